@@ -1,0 +1,171 @@
+#pragma once
+// CPU element-wise kernels, random fills and reductions. Element-wise maths is written once as
+// host/device functors (nn/activation_functors.hpp) and applied here by transform().
+#include <cmath>
+#include <cstddef>
+#include <span>
+#include <vector>
+
+#include "cpdiff/backend/policy.hpp"
+#include "cpdiff/core/error.hpp"
+#include "cpdiff/core/rng.hpp"
+#include "cpdiff/tensor/tensor_view.hpp"
+
+namespace cpdiff::ops {
+
+template <class T>
+using hview = tensor_view<T, host_space>;
+template <class T>
+using hcview = tensor_view<const T, host_space>;
+
+// Parallelise only when the work is large enough to pay for the threads.
+inline constexpr std::ptrdiff_t parallel_grain = 1 << 15;
+
+template <class T>
+void fill(cpu, hview<T> y, T value) {
+  std::fill(y.data(), y.data() + y.size(), value);
+}
+
+template <class T>
+void copy(cpu, hcview<T> x, hview<T> y) {
+  CPDIFF_CHECK(x.size() == y.size(), shape_error, "ops::copy", "source ", x.shape(), " and destination ", y.shape(),
+               " differ in size");
+  std::copy(x.data(), x.data() + x.size(), y.data());
+}
+
+// y += a * x
+template <class T>
+void axpy(cpu, T a, hcview<T> x, hview<T> y) {
+  CPDIFF_ASSERT(x.size() == y.size());
+  const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(y.size());
+  const T* xp = x.data();
+  T* yp = y.data();
+#pragma omp parallel for simd if (n > parallel_grain)
+  for (std::ptrdiff_t i = 0; i < n; ++i) yp[i] += a * xp[i];
+}
+
+template <class T>
+void scale(cpu, hview<T> y, T a) {
+  const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(y.size());
+  T* yp = y.data();
+#pragma omp parallel for simd if (n > parallel_grain)
+  for (std::ptrdiff_t i = 0; i < n; ++i) yp[i] *= a;
+}
+
+// y[r, :] += v for every row r of y [rows, n]   (a bias)
+template <class T>
+void add_row_vector(cpu, hview<T> y, hcview<T> v) {
+  CPDIFF_ASSERT(y.rank() == 2 && v.size() == y.dim(1));
+  const std::size_t rows = y.dim(0), n = y.dim(1);
+  for (std::size_t r = 0; r < rows; ++r) {
+    T* yr = y.data() + r * n;
+#pragma omp simd
+    for (std::size_t j = 0; j < n; ++j) yr[j] += v.data()[j];
+  }
+}
+
+// s[j] += sum_r x[r, j]   (a bias gradient)
+template <class T>
+void add_column_sums(cpu, hcview<T> x, hview<T> s) {
+  CPDIFF_ASSERT(x.rank() == 2 && s.size() == x.dim(1));
+  const std::size_t rows = x.dim(0), n = x.dim(1);
+  for (std::size_t r = 0; r < rows; ++r) {
+    const T* xr = x.data() + r * n;
+#pragma omp simd
+    for (std::size_t j = 0; j < n; ++j) s.data()[j] += xr[j];
+  }
+}
+
+// y[i] = f(x[i])
+template <class T, class F>
+void transform(cpu, hcview<T> x, hview<T> y, F f) {
+  CPDIFF_ASSERT(x.size() == y.size());
+  const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(y.size());
+  const T* xp = x.data();
+  T* yp = y.data();
+#pragma omp parallel for simd if (n > parallel_grain)
+  for (std::ptrdiff_t i = 0; i < n; ++i) yp[i] = f(xp[i]);
+}
+
+// z[i] = f(x[i], y[i])
+template <class T, class F>
+void transform(cpu, hcview<T> x, hcview<T> y, hview<T> z, F f) {
+  CPDIFF_ASSERT(x.size() == z.size() && y.size() == z.size());
+  const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(z.size());
+  const T *xp = x.data(), *yp = y.data();
+  T* zp = z.data();
+#pragma omp parallel for simd if (n > parallel_grain)
+  for (std::ptrdiff_t i = 0; i < n; ++i) zp[i] = f(xp[i], yp[i]);
+}
+
+// w[i] = f(x[i], y[i], z[i])
+template <class T, class F>
+void transform(cpu, hcview<T> x, hcview<T> y, hcview<T> z, hview<T> w, F f) {
+  CPDIFF_ASSERT(x.size() == w.size() && y.size() == w.size() && z.size() == w.size());
+  const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(w.size());
+  const T *xp = x.data(), *yp = y.data(), *zp = z.data();
+  T* wp = w.data();
+#pragma omp parallel for simd if (n > parallel_grain)
+  for (std::ptrdiff_t i = 0; i < n; ++i) wp[i] = f(xp[i], yp[i], zp[i]);
+}
+
+// y[i] = lo + (hi - lo) * U(0,1) from Philox stream `stream` under `seed`.
+template <class T>
+void fill_uniform(cpu, hview<T> y, T lo, T hi, std::uint64_t seed, std::uint64_t stream) {
+  const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(y.size());
+  T* yp = y.data();
+#pragma omp parallel for if (n > parallel_grain)
+  for (std::ptrdiff_t i = 0; i < n; ++i)
+    yp[i] = lo + (hi - lo) * static_cast<T>(philox_uniform(seed, stream, static_cast<std::uint64_t>(i)));
+}
+
+// y[i] = mean + stddev * N(0,1)
+template <class T>
+void fill_normal(cpu, hview<T> y, T mean, T stddev, std::uint64_t seed, std::uint64_t stream) {
+  const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(y.size());
+  T* yp = y.data();
+#pragma omp parallel for if (n > parallel_grain)
+  for (std::ptrdiff_t i = 0; i < n; ++i)
+    yp[i] = mean + stddev * static_cast<T>(philox_normal(seed, stream, static_cast<std::uint64_t>(i)));
+}
+
+template <class T>
+double sum(cpu, hcview<T> x) {
+  double s = 0;
+  const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(x.size());
+  const T* xp = x.data();
+#pragma omp parallel for reduction(+ : s) if (n > parallel_grain)
+  for (std::ptrdiff_t i = 0; i < n; ++i) s += static_cast<double>(xp[i]);
+  return s;
+}
+
+template <class T>
+double sum_squares(cpu, hcview<T> x) {
+  double s = 0;
+  const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(x.size());
+  const T* xp = x.data();
+#pragma omp parallel for reduction(+ : s) if (n > parallel_grain)
+  for (std::ptrdiff_t i = 0; i < n; ++i) s += static_cast<double>(xp[i]) * static_cast<double>(xp[i]);
+  return s;
+}
+
+template <class T>
+bool all_finite(cpu, hcview<T> x) {
+  for (std::size_t i = 0; i < x.size(); ++i)
+    if (!std::isfinite(x.data()[i])) return false;
+  return true;
+}
+
+// Host <-> backend transfers; on the CPU these are plain copies.
+template <class T>
+std::vector<T> to_host(cpu, hcview<T> x) {
+  return std::vector<T>(x.data(), x.data() + x.size());
+}
+template <class T>
+void from_host(cpu, std::span<const T> src, hview<T> y) {
+  CPDIFF_CHECK(src.size() == y.size(), shape_error, "ops::from_host", "source has ", src.size(),
+               " elements, destination ", y.shape());
+  std::copy(src.begin(), src.end(), y.data());
+}
+
+}  // namespace cpdiff::ops

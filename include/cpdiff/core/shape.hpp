@@ -1,0 +1,74 @@
+#pragma once
+// shape: the dimensions of a row-major tensor, rank 0..5, stored inline (no allocation).
+#include <array>
+#include <cstddef>
+#include <initializer_list>
+#include <ostream>
+#include <sstream>
+#include <string>
+
+#include "cpdiff/core/error.hpp"
+
+namespace cpdiff {
+
+class shape {
+ public:
+  static constexpr std::size_t max_rank = 5;
+
+  constexpr shape() = default;
+  constexpr shape(std::initializer_list<std::size_t> dims) {
+    if (dims.size() > max_rank) throw_error<shape_error>("shape", "rank ", dims.size(), " exceeds ", max_rank);
+    for (std::size_t d : dims) d_[rank_++] = d;
+  }
+  template <class It>
+  static shape from_range(It first, It last) {
+    shape s;
+    for (; first != last; ++first) {
+      if (s.rank_ == max_rank) throw_error<shape_error>("shape::from_range", "rank exceeds ", max_rank);
+      s.d_[s.rank_++] = static_cast<std::size_t>(*first);
+    }
+    return s;
+  }
+
+  constexpr std::size_t rank() const { return rank_; }
+  constexpr std::size_t operator[](std::size_t i) const { return d_[i]; }
+  constexpr std::size_t& operator[](std::size_t i) { return d_[i]; }
+  constexpr std::size_t size() const {
+    std::size_t n = 1;
+    for (std::size_t i = 0; i < rank_; ++i) n *= d_[i];
+    return n;
+  }
+  constexpr const std::size_t* begin() const { return d_.data(); }
+  constexpr const std::size_t* end() const { return d_.data() + rank_; }
+  // Dimensions [first, rank) as a new shape (drop leading dims).
+  constexpr shape tail(std::size_t first) const {
+    shape s;
+    for (std::size_t i = first; i < rank_; ++i) s.d_[s.rank_++] = d_[i];
+    return s;
+  }
+  // Elements per index of dimension 0 (the "row" size of the leading dimension).
+  constexpr std::size_t inner_size() const { return rank_ == 0 ? 1 : tail(1).size(); }
+
+  friend constexpr bool operator==(const shape& a, const shape& b) {
+    if (a.rank_ != b.rank_) return false;
+    for (std::size_t i = 0; i < a.rank_; ++i)
+      if (a.d_[i] != b.d_[i]) return false;
+    return true;
+  }
+  friend std::ostream& operator<<(std::ostream& os, const shape& s) {
+    os << '[';
+    for (std::size_t i = 0; i < s.rank_; ++i) os << (i ? ", " : "") << s.d_[i];
+    return os << ']';
+  }
+  std::string str() const {
+    std::ostringstream os;
+    os << *this;
+    return os.str();
+  }
+
+ private:
+  std::array<std::size_t, max_rank> d_{};
+  std::size_t rank_ = 0;
+};
+
+}  // namespace cpdiff
