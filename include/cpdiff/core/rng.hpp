@@ -6,11 +6,7 @@
 #include <cstdint>
 #include <numbers>
 
-#if defined(__CUDACC__)
-#define CPDIFF_HD __host__ __device__
-#else
-#define CPDIFF_HD
-#endif
+#include "cpdiff/core/host_device.hpp"
 
 namespace cpdiff {
 
