@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The README's test command: install missing packages, build, run every test, then install the
+# library into a prefix and build an outside project against it (find_package(cpdiff)).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bash "$root/cmake/install_deps.sh"
+build=${CPDIFF_BUILD_DIR:-$root/build}
+jobs=${CPDIFF_JOBS:-$(nproc)}
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake --build "$build" -j "$jobs"
+ctest --test-dir "$build" --output-on-failure -j "$jobs"
+# The consumer project: proves the installed package config works.
+cmake --install "$build" --prefix "$build/_install" > /dev/null
+cmake -S "$root/tests/consumer" -B "$build/_consumer" -G Ninja -DCMAKE_PREFIX_PATH="$build/_install"
+cmake --build "$build/_consumer"
+"$build/_consumer/cpdiff_consumer"
