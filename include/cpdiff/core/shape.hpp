@@ -11,6 +11,9 @@
 
 namespace cpdiff {
 
+// A template size given at run time instead (as Eigen's Dynamic, std::dynamic_extent).
+inline constexpr std::size_t dynamic = static_cast<std::size_t>(-1);
+
 class shape {
  public:
   static constexpr std::size_t max_rank = 5;

@@ -1,9 +1,12 @@
 #pragma once
 // linear<In, Out>: y = x W^T + b over the last dimension (PyTorch's nn.Linear, same layout).
 //   x  [..., In]   W [Out, In]   b [Out]   y [..., Out]
+// In or Out may be cpdiff::dynamic where the size follows the data (a U-Net's sequence length);
+// the constructor then takes the sizes.
 #include <cmath>
 #include <string>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/backend/policy.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/tensor/parameter_store.hpp"
@@ -13,63 +16,73 @@ namespace cpdiff::nn {
 
 template <std::size_t In, std::size_t Out, class T = float, class B = cpu, bool Bias = true>
 class linear {
-  static_assert(In > 0 && Out > 0, "cpdiff::nn::linear: In and Out must be positive");
+  static_assert(In > 0 && Out > 0, "cpdiff::nn::linear: In and Out must be positive (or cpdiff::dynamic)");
+  static constexpr bool is_dynamic = In == dynamic || Out == dynamic;
 
  public:
   using value_type = T;
   using backend_type = B;
   using view = tensor_view<T, memory_space_t<B>>;
   using cview = tensor_view<const T, memory_space_t<B>>;
-  static constexpr std::size_t in_features = In, out_features = Out;
+  static constexpr std::size_t in_features = In, out_features = Out;  // may be dynamic: see in() / out()
   static constexpr bool has_bias = Bias;
 
   // PyTorch's default init: W and b ~ U(-1/sqrt(In), 1/sqrt(In)) (kaiming_uniform with a = sqrt(5)).
   linear(parameter_store<T, B>& ps, const std::string& name, rng& g, bool trainable = true)
-      : ps_(&ps), be_(ps.backend()) {
-    w_ = ps.add(name + ".weight", {Out, In}, trainable);
-    const T bound = T(1) / std::sqrt(T(In));
+    requires(!is_dynamic)
+      : linear(ps, name, g, In, Out, trainable) {}
+  // Sizes at run time; each must equal the template's unless that one is dynamic.
+  linear(parameter_store<T, B>& ps, const std::string& name, rng& g, std::size_t in, std::size_t out,
+         bool trainable = true)
+      : ps_(&ps), be_(ps.backend()), in_(in), out_(out) {
+    CPDIFF_CHECK(in > 0 && out > 0 && (In == dynamic || In == in) && (Out == dynamic || Out == out), config_error,
+                 "nn::linear", "'", name, "': sizes ", in, " -> ", out, " do not fit the layer's template sizes");
+    w_ = ps.add(name + ".weight", {out_, in_}, trainable);
+    const T bound = T(1) / std::sqrt(T(in_));
     fill_uniform(be_, ps.value(w_), -bound, bound, g.seed, g.take_stream());
     if constexpr (Bias) {
-      b_ = ps.add(name + ".bias", {Out}, trainable);
+      b_ = ps.add(name + ".bias", {out_}, trainable);
       fill_uniform(be_, ps.value(b_), -bound, bound, g.seed, g.take_stream());
     }
   }
 
+  std::size_t in() const { return in_; }
+  std::size_t out() const { return out_; }
   view weight() { return ps_->value(w_); }
   view bias() requires Bias { return ps_->value(b_); }
   param_id weight_id() const { return w_; }
   param_id bias_id() const requires Bias { return b_; }
 
   cview forward(cview x) {
-    CPDIFF_CHECK(x.rank() >= 1 && x.dim(x.rank() - 1) == In, shape_error, "nn::linear::forward",
-                 "input: expected last dimension ", In, ", got shape ", x.shape());
+    CPDIFF_CHECK(x.rank() >= 1 && x.dim(x.rank() - 1) == in_, shape_error, "nn::linear::forward",
+                 "input: expected last dimension ", in_, ", got shape ", x.shape());
     x_ = x;
-    const std::size_t rows = x.size() / In;
+    const std::size_t rows = x.size() / in_;
     shape ys = x.shape();
-    ys[ys.rank() - 1] = Out;
+    ys[ys.rank() - 1] = out_;
     y_.resize(ys);
-    // y[rows, Out] = x[rows, In] W^T (+ b)
-    gemm(be_, ops::trans::no, ops::trans::yes, rows, Out, In, T(1), x.data(), In, ps_->value(w_).data(), In,
-              T(0), y_.data(), Out);
-    if constexpr (Bias) add_row_vector(be_, y_.view().reshape({rows, Out}), cview(ps_->value(b_)));
+    // y[rows, out] = x[rows, in] W^T (+ b)
+    gemm(be_, ops::trans::no, ops::trans::yes, rows, out_, in_, T(1), x.data(), in_, ps_->value(w_).data(), in_,
+              T(0), y_.data(), out_);
+    if constexpr (Bias) add_row_vector(be_, y_.view().reshape({rows, out_}), cview(ps_->value(b_)));
     return y_.cview();
   }
 
   cview backward(cview dy) {
     CPDIFF_CHECK(dy.size() == y_.size(), shape_error, "nn::linear::backward", "dy: expected shape ", y_.shape(),
                  ", got ", dy.shape());
-    const std::size_t rows = dy.size() / Out;
+    const std::size_t rows = dy.size() / out_;
     const bool train = ps_->entry(w_).trainable;
-    // dW[Out, In] += dy^T x ; db[Out] += sum_rows dy
+    // dW[out, in] += dy^T x ; db[out] += sum_rows dy
     if (train) {
-      gemm(be_, ops::trans::yes, ops::trans::no, Out, In, rows, T(1), dy.data(), Out, x_.data(), In, T(1),
-                ps_->grad(w_).data(), In);
-      if constexpr (Bias) add_column_sums(be_, dy.reshape({rows, Out}), ps_->grad(b_));
+      gemm(be_, ops::trans::yes, ops::trans::no, out_, in_, rows, T(1), dy.data(), out_, x_.data(), in_, T(1),
+                ps_->grad(w_).data(), in_);
+      if constexpr (Bias) add_column_sums(be_, dy.reshape({rows, out_}), ps_->grad(b_));
     }
-    // dx[rows, In] = dy W
+    // dx[rows, in] = dy W
     dx_.resize(x_.shape());
-    gemm(be_, ops::trans::no, ops::trans::no, rows, In, Out, T(1), dy.data(), Out, ps_->value(w_).data(), In,
-              T(0), dx_.data(), In);
+    gemm(be_, ops::trans::no, ops::trans::no, rows, in_, out_, T(1), dy.data(), out_, ps_->value(w_).data(), in_,
+              T(0), dx_.data(), in_);
     return dx_.cview();
   }
 
@@ -82,6 +95,7 @@ class linear {
  private:
   parameter_store<T, B>* ps_;
   B be_;
+  std::size_t in_, out_;
   param_id w_, b_;
   cview x_;
   tensor<T, B> y_, dx_;

@@ -1,0 +1,214 @@
+#pragma once
+// PEFT's on-disk LoRA layout (Hugging Face peft, `save_pretrained` / `from_pretrained`):
+//   <folder>/adapter_model.safetensors   base_model.model.<module>.lora_A.weight [r, in]   F32
+//                                        base_model.model.<module>.lora_B.weight [out, r]  F32
+//                                        metadata {"format": "pt"}
+//   <folder>/adapter_config.json         {"peft_type": "LORA", "r": ..., "lora_alpha": ..., ...}
+// Both files are written atomically (io/atomic_file.hpp). The reader applies PEFT's defaults to absent
+// config fields (r 8, lora_alpha 8, lora_dropout 0, use_rslora false) and rejects what a lora::adapter
+// cannot represent (fan_in_fan_out, bias other than "none", per-module rank/alpha patterns, DoRA, keys
+// other than A/B pairs) with an io_error naming the file and the field or key; shapes inconsistent
+// with r are a shape_error naming the file and the key.
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cpdiff/core/error.hpp"
+#include "cpdiff/io/atomic_file.hpp"
+#include "cpdiff/io/safetensors.hpp"
+#include "cpdiff/lora/adapter.hpp"
+
+namespace cpdiff::lora {
+
+inline constexpr const char* peft_weights_file = "adapter_model.safetensors";
+inline constexpr const char* peft_config_file = "adapter_config.json";
+inline constexpr const char* peft_key_prefix = "base_model.model.";
+
+// The adapter_config.json fields cpdiff uses.
+struct peft_config {
+  std::size_t r = 8;
+  double lora_alpha = 8;
+  double lora_dropout = 0;
+  bool use_rslora = false;
+  std::vector<std::string> target_modules;
+  std::string base_model_name_or_path;  // empty when null
+};
+
+inline std::string peft_key(const std::string& module, char ab) {
+  return peft_key_prefix + module + (ab == 'A' ? ".lora_A.weight" : ".lora_B.weight");
+}
+
+// Writes <folder>/adapter_model.safetensors and <folder>/adapter_config.json, creating the folder.
+inline void save_peft(const std::filesystem::path& folder, const adapter& a, const std::string& base_model_name) {
+  constexpr const char* where = "lora::save_peft";
+  CPDIFF_CHECK(a.rank > 0 && !a.modules.empty(), config_error, where, "adapter for '", folder.string(),
+               "' is empty (rank ", a.rank, ", ", a.modules.size(), " modules)");
+  io::safetensors_writer w;
+  w.set_metadata("format", "pt");
+  for (const auto& [module, lw] : a.modules) {
+    CPDIFF_CHECK(lw.rank == a.rank && lw.a.size() == lw.a_shape().size() && lw.b.size() == lw.b_shape().size(),
+                 shape_error, where, "module '", module, "': lora_A ", lw.a_shape(), " (", lw.a.size(),
+                 " values) and lora_B ", lw.b_shape(), " (", lw.b.size(), " values) do not fit rank ", a.rank);
+    w.add(peft_key(module, 'A'), std::vector<std::size_t>{lw.rank, lw.in_features}, lw.a, io::st_dtype::F32);
+    w.add(peft_key(module, 'B'), std::vector<std::size_t>{lw.out_features, lw.rank}, lw.b, io::st_dtype::F32);
+  }
+  nlohmann::json c;
+  c["peft_type"] = "LORA";
+  c["task_type"] = nullptr;
+  c["r"] = a.rank;
+  if (a.alpha == std::floor(a.alpha) && std::abs(a.alpha) < 1e15)
+    c["lora_alpha"] = static_cast<long long>(a.alpha);  // PEFT writes an int when it is one
+  else
+    c["lora_alpha"] = a.alpha;
+  c["lora_dropout"] = a.dropout;
+  c["target_modules"] = a.target_modules;
+  c["bias"] = "none";
+  c["fan_in_fan_out"] = false;
+  c["use_rslora"] = a.use_rslora;
+  c["init_lora_weights"] = true;
+  c["inference_mode"] = true;
+  c["modules_to_save"] = nullptr;
+  if (base_model_name.empty())
+    c["base_model_name_or_path"] = nullptr;
+  else
+    c["base_model_name_or_path"] = base_model_name;
+  std::error_code ec;
+  std::filesystem::create_directories(folder, ec);
+  CPDIFF_CHECK(!ec, io_error, where, "cannot create folder '", folder.string(), "': ", ec.message());
+  w.save(folder / peft_weights_file);
+  io::write_file_atomic(folder / peft_config_file, c.dump(2) + "\n");
+}
+
+namespace detail {
+template <class... Args>
+[[noreturn]] void peft_fail(const std::filesystem::path& file, Args&&... args) {
+  throw_error<io_error>("lora::load_peft", "'", file.string(), "': ", std::forward<Args>(args)...);
+}
+}  // namespace detail
+
+// Reads and checks <folder>/adapter_config.json.
+inline peft_config read_peft_config(const std::filesystem::path& folder) {
+  using detail::peft_fail;
+  const auto file = folder / peft_config_file;
+  CPDIFF_CHECK(std::filesystem::is_directory(folder), io_error, "lora::load_peft", "'", folder.string(),
+               "' is not a folder (expected a PEFT adapter folder holding ", peft_config_file, " and ",
+               peft_weights_file, ")");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(io::read_file_text(file));
+  } catch (const nlohmann::json::exception& e) {
+    peft_fail(file, "not valid JSON: ", e.what());
+  }
+  if (!j.is_object()) peft_fail(file, "not a JSON object");
+  auto field = [&](const char* k) -> const nlohmann::json* {
+    auto it = j.find(k);
+    return it == j.end() || it->is_null() ? nullptr : &*it;
+  };
+  const nlohmann::json* pt = field("peft_type");
+  if (pt == nullptr) peft_fail(file, "no 'peft_type' (expected \"LORA\")");
+  if (!pt->is_string() || pt->get<std::string>() != "LORA")
+    peft_fail(file, "'peft_type' is ", pt->dump(), "; only \"LORA\" adapters are supported");
+
+  peft_config c;
+  if (const auto* v = field("r")) {
+    if (!v->is_number_unsigned() || v->get<std::uint64_t>() == 0) peft_fail(file, "'r' is ", v->dump(), ", not a positive integer");
+    c.r = v->get<std::size_t>();
+  }
+  if (const auto* v = field("lora_alpha")) {
+    if (!v->is_number()) peft_fail(file, "'lora_alpha' is ", v->dump(), ", not a number");
+    c.lora_alpha = v->get<double>();
+  }
+  if (const auto* v = field("lora_dropout")) {
+    if (!v->is_number() || v->get<double>() < 0 || v->get<double>() >= 1)
+      peft_fail(file, "'lora_dropout' is ", v->dump(), ", not a number in [0, 1)");
+    c.lora_dropout = v->get<double>();
+  }
+  if (const auto* v = field("use_rslora")) {
+    if (!v->is_boolean()) peft_fail(file, "'use_rslora' is ", v->dump(), ", not true or false");
+    c.use_rslora = v->get<bool>();
+  }
+  if (const auto* v = field("target_modules")) {
+    if (v->is_string()) {
+      c.target_modules.push_back(v->get<std::string>());  // PEFT allows one regular expression
+    } else {
+      if (!v->is_array()) peft_fail(file, "'target_modules' is ", v->dump(), ", not a list of names");
+      for (const auto& t : *v) {
+        if (!t.is_string()) peft_fail(file, "'target_modules' holds ", t.dump(), ", not a module name");
+        c.target_modules.push_back(t.get<std::string>());
+      }
+    }
+  }
+  if (const auto* v = field("base_model_name_or_path")) {
+    if (!v->is_string()) peft_fail(file, "'base_model_name_or_path' is ", v->dump(), ", not a string");
+    c.base_model_name_or_path = v->get<std::string>();
+  }
+  // Settings that change what the weights mean: refuse rather than misread.
+  if (const auto* v = field("fan_in_fan_out"); v && *v != false)
+    peft_fail(file, "'fan_in_fan_out' is ", v->dump(), "; only false (weights stored as [out, in]) is supported");
+  if (const auto* v = field("bias"); v && *v != "none")
+    peft_fail(file, "'bias' is ", v->dump(), "; only \"none\" is supported (adapters without bias tensors)");
+  for (const char* k : {"rank_pattern", "alpha_pattern"})
+    if (const auto* v = field(k); v && !(v->is_object() && v->empty()))
+      peft_fail(file, "'", k, "' is ", v->dump(), "; per-module ranks or alphas are not supported");
+  if (const auto* v = field("use_dora"); v && *v != false)
+    peft_fail(file, "'use_dora' is ", v->dump(), "; DoRA adapters are not supported");
+  return c;
+}
+
+// Reads a PEFT LoRA folder into an adapter (values as F32; F16 / BF16 / F64 files are converted).
+inline adapter load_peft(const std::filesystem::path& folder) {
+  using detail::peft_fail;
+  const peft_config c = read_peft_config(folder);
+  const auto file = folder / peft_weights_file;
+  const io::safetensors_file st = io::load_safetensors(file);
+  if (st.size() == 0) peft_fail(file, "holds no tensors");
+
+  // module path -> (A entry, B entry)
+  std::map<std::string, std::pair<const io::tensor_entry*, const io::tensor_entry*>> pairs;
+  const std::string prefix = peft_key_prefix, suffix_a = ".lora_A.weight", suffix_b = ".lora_B.weight";
+  auto ends_with = [](const std::string& s, const std::string& x) {
+    return s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
+  };
+  for (const io::tensor_entry& e : st.tensors()) {
+    const bool is_a = ends_with(e.name, suffix_a), is_b = ends_with(e.name, suffix_b);
+    if (e.name.rfind(prefix, 0) != 0 || !(is_a || is_b) || e.name.size() <= prefix.size() + suffix_a.size())
+      peft_fail(file, "unexpected tensor '", e.name, "': expected only ", prefix, "<module>", suffix_a, " / ",
+                suffix_b, " pairs");
+    if (!io::st_dtype_is_float(e.dtype))
+      peft_fail(file, "tensor '", e.name, "' has dtype ", io::st_dtype_name(e.dtype), ", not a floating-point dtype");
+    CPDIFF_CHECK(e.shape.size() == 2, shape_error, "lora::load_peft", "'", file.string(), "': tensor '", e.name,
+                 "' has ", e.shape.size(), " dimensions, expected 2 (", is_a ? "[r, in_features]" : "[out_features, r]",
+                 ")");
+    const std::string module = e.name.substr(prefix.size(), e.name.size() - prefix.size() - suffix_a.size());
+    (is_a ? pairs[module].first : pairs[module].second) = &e;
+  }
+
+  adapter a;
+  a.rank = c.r;
+  a.alpha = c.lora_alpha;
+  a.use_rslora = c.use_rslora;
+  a.dropout = c.lora_dropout;
+  a.target_modules = c.target_modules;
+  for (const auto& [module, p] : pairs) {
+    if (p.first == nullptr) peft_fail(file, "module '", module, "' has no lora_A (missing key '", peft_key(module, 'A'), "')");
+    if (p.second == nullptr) peft_fail(file, "module '", module, "' has no lora_B (missing key '", peft_key(module, 'B'), "')");
+    const auto& sa = p.first->shape;
+    const auto& sb = p.second->shape;
+    CPDIFF_CHECK(sa[0] == c.r && sa[1] > 0, shape_error, "lora::load_peft", "'", file.string(), "': tensor '",
+                 p.first->name, "' has shape ", shape::from_range(sa.begin(), sa.end()), ", expected [", c.r,
+                 ", in_features] with r = ", c.r, " from ", peft_config_file);
+    CPDIFF_CHECK(sb[1] == c.r && sb[0] > 0, shape_error, "lora::load_peft", "'", file.string(), "': tensor '",
+                 p.second->name, "' has shape ", shape::from_range(sb.begin(), sb.end()), ", expected [out_features, ",
+                 c.r, "] with r = ", c.r, " from ", peft_config_file);
+    a.add(module, lora_weights{c.r, sa[1], sb[0], st.to_f32(p.first->name), st.to_f32(p.second->name)});
+  }
+  return a;
+}
+
+}  // namespace cpdiff::lora
