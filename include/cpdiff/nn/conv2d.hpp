@@ -1,0 +1,116 @@
+#pragma once
+// conv2d<Cin, Cout, K, T, B, Stride, Pad, Dilation, Bias>: PyTorch's nn.Conv2d with a square kernel and the
+// same stride / padding / dilation on both axes (groups = 1, zero padding), same layout and default init.
+//   x [N, Cin, H, W]   Wt [Cout, Cin, K, K]   b [Cout]   y [N, Cout, Hout, Wout]
+//   Hout = (H + 2*Pad - Dilation*(K-1) - 1) / Stride + 1, likewise Wout
+//   y[n, o, i, j] = b[o] + sum_{c, p, q} Wt[o, c, p, q] * x[n, c, i*Stride - Pad + p*Dilation, j*Stride - Pad + q*Dilation]
+// Template parameters, in order: channels in and out, kernel size, value type, backend, then the geometry
+// (stride, padding, dilation) and whether there is a bias, each defaulting to PyTorch's default.
+// The kernels are conv1d's (one conv_geometry for both); a rectangular kernel needs only a new geometry.
+#include <cmath>
+#include <string>
+
+#include "cpdiff/backend/conv_geometry.hpp"
+#include "cpdiff/backend/cpu.hpp"
+#include "cpdiff/backend/cpu/conv.hpp"
+#include "cpdiff/core/rng.hpp"
+#include "cpdiff/tensor/parameter_store.hpp"
+#include "cpdiff/tensor/tensor.hpp"
+
+namespace cpdiff::nn {
+
+template <std::size_t Cin, std::size_t Cout, std::size_t K, class T = float, class B = cpu, std::size_t Stride = 1,
+          std::size_t Pad = 0, std::size_t Dilation = 1, bool Bias = true>
+class conv2d {
+  static_assert(Cin > 0 && Cout > 0, "cpdiff::nn::conv2d: Cin and Cout must be positive");
+  static_assert(K > 0, "cpdiff::nn::conv2d: the kernel size K must be positive");
+  static_assert(Stride > 0, "cpdiff::nn::conv2d: Stride must be positive (1 for no striding)");
+  static_assert(Dilation > 0, "cpdiff::nn::conv2d: Dilation must be positive (1 for an ordinary kernel)");
+
+ public:
+  using value_type = T;
+  using backend_type = B;
+  using view = tensor_view<T, memory_space_t<B>>;
+  using cview = tensor_view<const T, memory_space_t<B>>;
+  static constexpr std::size_t in_channels = Cin, out_channels = Cout, kernel_size = K;
+  static constexpr std::size_t stride = Stride, padding = Pad, dilation = Dilation;
+  static constexpr bool has_bias = Bias;
+
+  // Output height / width for input height / width len, 0 when the padded input is shorter than the dilated kernel.
+  static constexpr std::size_t out_length(std::size_t len) { return conv_out_size(len, K, Stride, Pad, Dilation); }
+
+  // PyTorch's default init: W and b ~ U(-1/sqrt(Cin*K*K), 1/sqrt(Cin*K*K)) (kaiming_uniform with a = sqrt(5)).
+  conv2d(parameter_store<T, B>& ps, const std::string& name, rng& g, bool trainable = true)
+      : ps_(&ps), be_(ps.backend()) {
+    w_ = ps.add(name + ".weight", {Cout, Cin, K, K}, trainable);
+    const T bound = T(1) / std::sqrt(T(Cin * K * K));
+    fill_uniform(be_, ps.value(w_), -bound, bound, g.seed, g.take_stream());
+    if constexpr (Bias) {
+      b_ = ps.add(name + ".bias", {Cout}, trainable);
+      fill_uniform(be_, ps.value(b_), -bound, bound, g.seed, g.take_stream());
+    }
+  }
+
+  view weight() { return ps_->value(w_); }
+  view bias() requires Bias { return ps_->value(b_); }
+  param_id weight_id() const { return w_; }
+  param_id bias_id() const requires Bias { return b_; }
+  // A hint to the backend (conv_geometry.hpp): automatic by default; the CPU backend always uses im2col + GEMM.
+  void set_algorithm(conv_algorithm a) { algo_ = a; }
+
+  cview forward(cview x) {
+    constexpr const char* where = "nn::conv2d::forward";
+    expect_rank(x, 4, where, "input [N, Cin, H, W]");
+    expect_dim(x, 1, Cin, where, "input [N, Cin, H, W]");
+    expect_nonempty(x, where, "input [N, Cin, H, W]");
+    CPDIFF_CHECK(out_length(x.dim(2)) > 0 && out_length(x.dim(3)) > 0, shape_error, where,
+                 "input [N, Cin, H, W]: height ", x.dim(2), " or width ", x.dim(3), " padded by ", Pad,
+                 " on each side is shorter than the dilated kernel ", Dilation * (K - 1) + 1, ", got shape ",
+                 x.shape());
+    x_ = x;
+    g_ = conv2d_geometry(x.dim(0), Cin, Cout, x.dim(2), x.dim(3), K, Stride, Pad, Dilation);
+    y_.resize({g_.n, Cout, g_.out_h, g_.out_w});  // [N, Cout, Hout, Wout]
+    g_.algo = algo_;
+    work_.resize({conv_workspace_size(be_, g_)});
+    // y_n [Cout, Hout*Wout] = Wt [Cout, Cin*K*K] col(x_n) + b   (im2col + GEMM per sample)
+    const T* b = nullptr;
+    if constexpr (Bias) b = ps_->value(b_).data();
+    conv_forward(be_, g_, x.data(), ps_->value(w_).data(), b, y_.data(), work_.data(), work_.size());
+    return y_.cview();
+  }
+
+  cview backward(cview dy) {
+    constexpr const char* where = "nn::conv2d::backward";
+    CPDIFF_CHECK(x_.data() != nullptr, shape_error, where, "backward called before forward");
+    expect_shape(dy, y_.shape(), where, "dy [N, Cout, Hout, Wout]");
+    work_.resize({conv_workspace_size(be_, g_)});
+    // dWt [Cout, Cin, K, K] += sum_n dy_n col(x_n)^T
+    if (ps_->entry(w_).trainable)
+      conv_backward_weight(be_, g_, x_.data(), dy.data(), ps_->grad(w_).data(), work_.data(), work_.size());
+    // db [Cout] += sum_{n, i, j} dy[n, :, i, j]
+    if constexpr (Bias)
+      if (ps_->entry(b_).trainable)
+        conv_bias_backward(be_, g_.n, Cout, g_.out_plane(), dy.data(), ps_->grad(b_).data());
+    // dx [N, Cin, H, W] = col2im(Wt^T dy_n)
+    dx_.resize(x_.shape());
+    conv_backward_data(be_, g_, dy.data(), ps_->value(w_).data(), dx_.data(), work_.data(), work_.size());
+    return dx_.cview();
+  }
+
+  template <class F>
+  void for_each_parameter(F&& f) {
+    f(ps_->entry(w_), ps_->value(w_), ps_->grad(w_));
+    if constexpr (Bias) f(ps_->entry(b_), ps_->value(b_), ps_->grad(b_));
+  }
+
+ private:
+  parameter_store<T, B>* ps_;
+  B be_;
+  param_id w_, b_;
+  conv_algorithm algo_ = conv_algorithm::automatic;
+  conv_geometry g_;
+  cview x_;
+  tensor<T, B> y_, dx_, work_;  // work_: im2col columns and per-thread dW partials
+};
+
+}  // namespace cpdiff::nn
