@@ -76,6 +76,12 @@ void add_column_sums(cpu, hcview<T> x, hview<T> s) {
   }
 }
 
+// dst[r, 0:cols] = src[r, 0:cols] for r < rows, with leading dimensions src_ld and dst_ld (pad / crop).
+template <class T>
+void copy_rows(cpu, const T* src, std::size_t src_ld, T* dst, std::size_t dst_ld, std::size_t rows, std::size_t cols) {
+  for (std::size_t r = 0; r < rows; ++r) std::copy(src + r * src_ld, src + r * src_ld + cols, dst + r * dst_ld);
+}
+
 // y[i] = f(x[i])
 template <class T, class F>
 void transform(cpu, hcview<T> x, hview<T> y, F f) {
