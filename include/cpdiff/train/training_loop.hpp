@@ -1,0 +1,303 @@
+#pragma once
+// training_loop<T, B>: the part of a training step that does not depend on the model, shared by
+// autoencoder_trainer and diffusion_trainer. A trainer's step is
+//   idx = loop.next_batch();  gather;  loop.zero_grad();
+//   loss = forward + loss;    loop.check_loss(loss);   backward;
+//   loop.finish_step(loss);   // gradient guard, clipping, LR, AdamW, EMA, plateau, history, progress,
+//                             // checkpoint_every
+// The loop owns the optimiser(s), the EMA, the LR state, the batch sampler, the noise rng, the step
+// count and the loss history: everything a checkpoint holds besides the model parameters, which it
+// reads and writes through the stores. `kind` names the trainer in the checkpoint's metadata.
+// `model` is the store the EMA follows; `extra` (may be null) is a jointly trained store (a condition
+// encoder) with its own AdamW of the same configuration; clipping uses the norm over both.
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cpdiff/core/error.hpp"
+#include "cpdiff/core/rng.hpp"
+#include "cpdiff/optim/adamw.hpp"
+#include "cpdiff/optim/clip_grad.hpp"
+#include "cpdiff/optim/ema.hpp"
+#include "cpdiff/optim/lr_schedule.hpp"
+#include "cpdiff/train/batching.hpp"
+#include "cpdiff/train/checkpoint.hpp"
+#include "cpdiff/train/numeric_guard.hpp"
+#include "cpdiff/train/progress.hpp"
+#include "cpdiff/train/train_options.hpp"
+
+namespace cpdiff::train {
+
+inline constexpr const char* checkpoint_format = "cpdiff.train_checkpoint.v1";
+
+template <class T, class B>
+class training_loop {
+ public:
+  training_loop(const char* who, std::string kind, parameter_store<T, B>& model, parameter_store<T, B>* extra,
+                std::string extra_name, const train_options& o, std::size_t dataset_size, double default_ema_decay)
+      : who_(who), kind_(std::move(kind)), o_(o), model_(&model), extra_(extra), extra_name_(std::move(extra_name)),
+        opt_(model, o.adamw),
+        batches_(dataset_size, o.batch_size, o.seed, o.drop_last), g_{o.seed, 0},
+        progress_(o.log, o.log_every, 0) {
+    validate(o_, who);
+    if (extra_) extra_opt_ = std::make_unique<optim::adamw<T, B>>(*extra_, o.adamw);
+    const double decay = o.ema_decay.value_or(default_ema_decay);
+    if (decay > 0) ema_ = std::make_unique<optim::ema<T, B>>(model, decay, o.ema_warmup);
+    if (o_.plateau) o_.plateau->lr = o.adamw.lr;
+    CPDIFF_CHECK(total_steps() > 0, config_error, who, "the run has 0 steps (steps / epochs)");
+    if (o_.schedule == lr_schedule::cosine)
+      CPDIFF_CHECK(total_steps() > o_.warmup_steps, config_error, who, "total steps (", total_steps(),
+                   ") must exceed warmup_steps (", o_.warmup_steps, ")");
+    progress_.set_total(total_steps());
+  }
+
+  // The step.
+  std::span<const std::size_t> next_batch() { return batches_.next(); }
+  rng& noise() { return g_; }
+  void zero_grad() {
+    opt_.zero_grad();
+    if (extra_opt_) extra_opt_->zero_grad();
+  }
+  void check_loss(double loss) const { check_loss_finite(who_, step_ + 1, loss, batches_.epoch()); }
+
+  void finish_step(double loss) {
+    const std::size_t k = step_ + 1;
+    check_grads_finite(who_, *model_, k, loss, "model");
+    if (extra_) check_grads_finite(who_, *extra_, k, loss, extra_name_.c_str());
+    if (o_.clip_grad_norm > 0) clip();
+    const double lr = current_lr();
+    opt_.set_lr(lr);
+    opt_.step();
+    if (extra_opt_) {
+      extra_opt_->set_lr(lr);
+      extra_opt_->step();
+    }
+    if (ema_) ema_->update();
+    step_ = k;
+    epoch_loss_sum_ += loss;
+    ++epoch_loss_count_;
+    if (batches_.epoch_finished()) {
+      if (o_.plateau) o_.plateau->step(epoch_loss_sum_ / static_cast<double>(epoch_loss_count_));
+      epoch_loss_sum_ = 0;
+      epoch_loss_count_ = 0;
+    }
+    if (o_.history_every > 0 && k % o_.history_every == 0) history_.push_back({k, loss});
+    progress_.record(k, loss, lr);
+    if (o_.checkpoint_every > 0 && k % o_.checkpoint_every == 0) save(o_.checkpoint_path);
+  }
+
+  // The rate of the next step: the schedule's, scaled by the plateau's reductions so far.
+  double current_lr() const {
+    const double base = o_.adamw.lr;
+    double lr = o_.schedule == lr_schedule::cosine
+                    ? optim::cosine_warmup_lr{base, total_steps(), o_.warmup_steps, o_.min_lr}.lr(step_)
+                    : base;
+    if (o_.plateau && base > 0) lr *= o_.plateau->lr / base;
+    return lr;
+  }
+
+  // State.
+  std::size_t step() const { return step_; }  // steps completed
+  std::size_t total_steps() const {
+    return o_.epochs > 0 ? o_.epochs * batches_.batches_per_epoch() : o_.steps;
+  }
+  const train_options& options() const { return o_; }
+  const loss_history& history() const { return history_; }
+  const shuffled_batches& batches() const { return batches_; }
+  optim::adamw<T, B>& optimizer() { return opt_; }
+  optim::adamw<T, B>* extra_optimizer() { return extra_opt_.get(); }
+  optim::ema<T, B>* ema() { return ema_.get(); }
+  const std::optional<optim::reduce_lr_on_plateau>& plateau() const { return o_.plateau; }
+  progress_meter& progress() { return progress_; }
+
+  // Checkpoints.
+  // One safetensors file, written atomically.
+  void save(const std::filesystem::path& path) {
+    checkpoint_writer w;
+    w.set_metadata("format", checkpoint_format);
+    w.set_metadata("trainer", kind_);
+    write(w);
+    w.save(path);
+  }
+  // Everything is checked before anything changes: a rejected file leaves the trainer as it was.
+  void resume(const std::filesystem::path& path) {
+    checkpoint_reader r(path);
+    r.expect_metadata("format", checkpoint_format);
+    r.expect_metadata("trainer", kind_);
+    expect(r);
+    r.verify();
+    check_values(r);
+    read(r);
+  }
+
+  void write(checkpoint_writer& w) {
+    const B& be = model_->backend();
+    w.add(be, store_tensors(*model_, "model/"));
+    write_optimizer(w, opt_, "optimizer/");
+    if (ema_) {
+      auto s = ema_->state();
+      w.add(be, with_prefix(s.buffers, "ema/"));
+      w.add_u64("ema/num_updates", s.step);
+    }
+    if (extra_) {
+      w.add(be, store_tensors(*extra_, extra_name_ + "/"));
+      write_optimizer(w, *extra_opt_, extra_name_ + "_optimizer/");
+    }
+    w.add_u64("trainer/step", step_);
+    w.add_u64("trainer/epoch", batches_.epoch());
+    w.add_u64("trainer/position", batches_.position());
+    w.add_u64("trainer/dataset_size", batches_.dataset_size());
+    w.add_f64("trainer/epoch_loss_sum", epoch_loss_sum_);
+    w.add_u64("trainer/epoch_loss_count", epoch_loss_count_);
+    w.add_u64("rng/seed", g_.seed);
+    w.add_u64("rng/next_stream", g_.next_stream);
+    if (o_.plateau) {
+      const auto& p = *o_.plateau;
+      w.add_f64("plateau/lr", p.lr);
+      w.add_f64("plateau/best", p.best);
+      w.add_u64("plateau/num_bad_epochs", p.num_bad_epochs);
+      w.add_u64("plateau/cooldown_counter", p.cooldown_counter);
+      w.add_u64("plateau/last_epoch", p.last_epoch);
+    }
+    std::vector<std::uint64_t> hs;
+    std::vector<double> hl;
+    for (const auto& h : history_) {
+      hs.push_back(h.step);
+      hl.push_back(h.loss);
+    }
+    w.add_u64s("history/step", hs);
+    w.add_f64s("history/loss", hl);
+    w.set_metadata("step", std::to_string(step_));
+  }
+
+  // Lists the names / dtypes / shapes of everything read() will read, for r.verify().
+  void expect(checkpoint_reader& r) {
+    r.expect(store_tensors(*model_, "model/"));
+    expect_optimizer(r, opt_, "optimizer/");
+    if (ema_) {
+      r.expect(with_prefix(ema_->state().buffers, "ema/"));
+      r.expect_u64("ema/num_updates");
+    }
+    if (extra_) {
+      r.expect(store_tensors(*extra_, extra_name_ + "/"));
+      expect_optimizer(r, *extra_opt_, extra_name_ + "_optimizer/");
+    }
+    for (const char* n : {"trainer/step", "trainer/epoch", "trainer/position", "trainer/dataset_size",
+                          "trainer/epoch_loss_count", "rng/seed", "rng/next_stream"})
+      r.expect_u64(n);
+    r.expect_f64("trainer/epoch_loss_sum");
+    if (o_.plateau) {
+      r.expect_f64("plateau/lr");
+      r.expect_f64("plateau/best");
+      for (const char* n : {"plateau/num_bad_epochs", "plateau/cooldown_counter", "plateau/last_epoch"})
+        r.expect_u64(n);
+    }
+    r.expect_u64s("history/step");
+    r.expect_f64s("history/loss");
+  }
+
+  // After verify(): the values must fit this trainer.
+  void check_values(const checkpoint_reader& r) const {
+    const std::uint64_t m = r.u64("trainer/dataset_size");
+    CPDIFF_CHECK(m == batches_.dataset_size(), config_error, who_, "the checkpoint was trained on ", m,
+                 " samples, this trainer has ", batches_.dataset_size(), " (the epoch permutations would differ)");
+    const std::uint64_t pos = r.u64("trainer/position");
+    CPDIFF_CHECK(pos <= m, io_error, who_, "checkpoint position ", pos, " exceeds its dataset size ", m);
+    CPDIFF_CHECK(r.u64s("history/step").size() == r.f64s("history/loss").size(), io_error, who_,
+                 "checkpoint history/step and history/loss differ in length");
+  }
+
+  // Call after verify() and check_values(): copies everything in.
+  void read(checkpoint_reader& r) {
+    const B& be = model_->backend();
+    r.read(be, store_tensors(*model_, "model/"));
+    read_optimizer(r, opt_, "optimizer/");
+    if (ema_) {
+      auto s = ema_->state();
+      r.read(be, with_prefix(s.buffers, "ema/"));
+      s.step = r.u64("ema/num_updates");
+    }
+    if (extra_) {
+      r.read(be, store_tensors(*extra_, extra_name_ + "/"));
+      read_optimizer(r, *extra_opt_, extra_name_ + "_optimizer/");
+    }
+    step_ = r.u64("trainer/step");
+    g_ = {r.u64("rng/seed"), r.u64("rng/next_stream")};
+    batches_ = shuffled_batches(batches_.dataset_size(), o_.batch_size, g_.seed, o_.drop_last);
+    batches_.restore(r.u64("trainer/epoch"), r.u64("trainer/position"));
+    epoch_loss_sum_ = r.f64("trainer/epoch_loss_sum");
+    epoch_loss_count_ = r.u64("trainer/epoch_loss_count");
+    if (o_.plateau) {
+      auto& p = *o_.plateau;
+      p.lr = r.f64("plateau/lr");
+      p.best = r.f64("plateau/best");
+      p.num_bad_epochs = r.u64("plateau/num_bad_epochs");
+      p.cooldown_counter = r.u64("plateau/cooldown_counter");
+      p.last_epoch = r.u64("plateau/last_epoch");
+    }
+    const auto hs = r.u64s("history/step");
+    const auto hl = r.f64s("history/loss");
+    history_.clear();
+    for (std::size_t i = 0; i < hs.size(); ++i) history_.push_back({static_cast<std::size_t>(hs[i]), hl[i]});
+  }
+
+ private:
+  // Global L2 norm over the model's and the extra store's trainable gradients (torch's clip_grad_norm_).
+  void clip() {
+    const T max_norm = static_cast<T>(o_.clip_grad_norm);
+    if (!extra_) {
+      optim::clip_grad_norm(*model_, max_norm);
+      return;
+    }
+    const double a = optim::grad_norm(*model_), b = optim::grad_norm(*extra_);
+    const T norm = static_cast<T>(std::sqrt(a * a + b * b));
+    const T coef = max_norm / (norm + T(1e-6));
+    if (coef >= T(1)) return;
+    for (parameter_store<T, B>* ps : {model_, extra_}) {
+      T* g = ps->grads().data();
+      optim::for_each_trainable_range(*ps, [&](std::size_t offset, std::size_t length) {
+        scale(ps->backend(), tensor_view<T, memory_space_t<B>>{g + offset, shape{length}}, coef);
+      });
+    }
+  }
+  void write_optimizer(checkpoint_writer& w, optim::adamw<T, B>& opt, const std::string& prefix) {
+    auto s = opt.state();
+    w.add(model_->backend(), with_prefix(s.buffers, prefix));
+    w.add_u64(prefix + "step", s.step);
+  }
+  void expect_optimizer(checkpoint_reader& r, optim::adamw<T, B>& opt, const std::string& prefix) {
+    r.expect(with_prefix(opt.state().buffers, prefix));
+    r.expect_u64(prefix + "step");
+  }
+  void read_optimizer(checkpoint_reader& r, optim::adamw<T, B>& opt, const std::string& prefix) {
+    auto s = opt.state();
+    r.read(model_->backend(), with_prefix(s.buffers, prefix));
+    s.step = r.u64(prefix + "step");
+  }
+
+  const char* who_;
+  std::string kind_;
+  train_options o_;
+  parameter_store<T, B>* model_;
+  parameter_store<T, B>* extra_;
+  std::string extra_name_;
+  optim::adamw<T, B> opt_;
+  std::unique_ptr<optim::adamw<T, B>> extra_opt_;
+  std::unique_ptr<optim::ema<T, B>> ema_;
+  shuffled_batches batches_;
+  rng g_;
+  progress_meter progress_;
+  loss_history history_;
+  std::size_t step_ = 0;
+  double epoch_loss_sum_ = 0;
+  std::size_t epoch_loss_count_ = 0;
+};
+
+}  // namespace cpdiff::train
