@@ -1,0 +1,241 @@
+#pragma once
+// style_autoencoder<Config>: the appendix's (style) parameter autoencoder (SPEC.md "Appendix (style) AE"): a
+// stride-2 1-D conv stack, flattened at the bottom into a Linear latent; the decoder mirrors it.
+//
+//   x [N, n] -> [N, 1, Lp], zero-padded to Lp = ceil(n / 2^D) 2^D          (D = channels.size())
+//   encoder level i:  Conv(c_{i-1} -> c_i, k, stride 2, pad k/2) -> BatchNorm -> LeakyReLU(0.01)   (c_{-1} = 1)
+//                     length Lp / 2^i -> Lp / 2^(i+1)
+//   bottom:           flatten [N, c_{D-1} m] (m = Lp / 2^D) -> Linear -> z [N, latent]
+//   decoder:          Linear(latent -> c_{D-1} m) -> unflatten [N, c_{D-1}, m]
+//   decoder level j:  ConvT(c_i -> c_{i-1}, k, stride 2, pad k/2, output pad 1) -> BatchNorm -> ELU   (i = D-1-j;
+//                     the last level keeps c_0), doubling the length back to Lp
+//   output:           Conv(c_0 -> 1, k, stride 1, pad k/2), no norm or activation; crop to [N, n]
+// With an odd k these pads halve / double the length exactly, so only Lp needs to be a multiple of 2^D.
+//
+// Why BatchNorm (the newer p-diff's choice for such a stack) and not p-diff's InstanceNorm:
+//  - InstanceNorm removes each sample's per-channel mean and scale at every level; in a parameter
+//    autoencoder that is the very information (the magnitude of the LoRA weights) the latent must carry.
+//  - InstanceNorm needs more than one position per channel; this stack ends at length m, which is 1 for
+//    n <= 2^D (BatchNorm normalises over N and the length together).
+//  The price is a train/eval mode. It is set for you: forward_train() normalises with batch statistics (and
+//  updates the running ones), encode() / decode() with the running statistics, so a latent depends only on
+//  its own sample and generation may decode one latent at a time.
+//
+// Training adds noise as pdiff_autoencoder does (SPEC.md step 4): x~ = (1-a) x + a eps, z~ = (1-b) z + b eps'.
+// The clamp of z~ to [-1, 1] is an option, OFF by default: this latent is a Linear output, not Tanh-bounded,
+// so clamping it would cut the signal, not the noise. (Diffusion on these latents should then not clip x0 /
+// x_t to [-1, 1] either, or the latents should be rescaled first.)
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <ratio>
+#include <utility>
+
+#include "cpdiff/backend/cpu.hpp"
+#include "cpdiff/models/conv_block.hpp"
+#include "cpdiff/models/noise_mix.hpp"
+#include "cpdiff/nn/activation.hpp"
+#include "cpdiff/nn/batch_norm1d.hpp"
+#include "cpdiff/nn/conv1d.hpp"
+#include "cpdiff/nn/conv_transpose1d.hpp"
+#include "cpdiff/nn/linear.hpp"
+#include "cpdiff/nn/sequential.hpp"
+
+namespace cpdiff::models {
+
+// A small preset for tests and examples. A user config is any struct with the same three members.
+struct style_small {
+  static constexpr std::array<std::size_t, 4> channels{4, 8, 8, 4};
+  static constexpr std::size_t kernel = 5, latent = 16;
+};
+// The paper's (appendix): n = 516,096 LoRA parameters of PixArt-alpha pad to themselves (504 * 2^10) and
+// give a bottom of [64, 504]; about 45 M parameters.
+struct style_paper {
+  static constexpr std::array<std::size_t, 10> channels{16, 32, 64, 128, 256, 384, 512, 768, 1024, 64};
+  static constexpr std::size_t kernel = 9, latent = 256;
+};
+
+template <class C>
+concept style_ae_config = requires {
+  C::channels.size();
+  { C::kernel } -> std::convertible_to<std::size_t>;
+  { C::latent } -> std::convertible_to<std::size_t>;
+};
+
+namespace detail {
+template <class C, std::size_t I>
+inline constexpr std::size_t style_in = I == 0 ? 1 : C::channels[I - 1];
+// Decoder level J undoes encoder level D-1-J: c_{D-1-J} -> c_{D-2-J}, and the last one keeps c_0.
+template <class C, std::size_t J>
+inline constexpr std::size_t style_dec_in = C::channels[C::channels.size() - 1 - J];
+template <class C, std::size_t J>
+inline constexpr std::size_t style_dec_out = J + 1 == C::channels.size() ? C::channels[0]
+                                                                         : C::channels[C::channels.size() - 2 - J];
+
+template <class C, std::size_t I, class T, class B>
+using style_enc_level = nn::sequential<nn::conv1d<style_in<C, I>, C::channels[I], C::kernel, T, B, 2, C::kernel / 2>,
+                                       nn::batch_norm1d<C::channels[I], T, B>, leaky<T, B>>;
+template <class C, std::size_t J, class T, class B>
+using style_dec_level = nn::sequential<
+    nn::conv_transpose1d<style_dec_in<C, J>, style_dec_out<C, J>, C::kernel, T, B, 2, C::kernel / 2, 1>,
+    nn::batch_norm1d<style_dec_out<C, J>, T, B>, nn::elu<std::ratio<1>, T, B>>;
+
+template <class C, class T, class B, class Seq>
+struct style_stacks;
+template <class C, class T, class B, std::size_t... I>
+struct style_stacks<C, T, B, std::index_sequence<I...>> {
+  using encoder = nn::sequential<style_enc_level<C, I, T, B>...>;
+  using decoder = nn::sequential<style_dec_level<C, I, T, B>...,
+                                 nn::conv1d<C::channels[0], 1, C::kernel, T, B, 1, C::kernel / 2>>;
+};
+}  // namespace detail
+
+template <class Config, class T = float, class B = cpu>
+  requires style_ae_config<Config>
+class style_autoencoder {
+  static_assert(Config::channels.size() > 0 && Config::channels.size() < 8 * sizeof(std::size_t),
+                "cpdiff::models::style_autoencoder: give between 1 and 63 channel counts");
+  static_assert(Config::kernel % 2 == 1,
+                "cpdiff::models::style_autoencoder: the kernel must be odd (pad k/2 halves the length exactly)");
+  static_assert(Config::latent > 0, "cpdiff::models::style_autoencoder: the latent size must be positive");
+  using stacks = detail::style_stacks<Config, T, B, std::make_index_sequence<Config::channels.size()>>;
+
+ public:
+  using value_type = T;
+  using backend_type = B;
+  using config = Config;
+  using cview = tensor_view<const T, memory_space_t<B>>;
+  static constexpr std::size_t depth = Config::channels.size();
+  static constexpr std::size_t latent_size = Config::latent;
+  static constexpr std::size_t bottom_channels = Config::channels[depth - 1];
+  static constexpr std::size_t fold_unit = std::size_t(1) << depth;  // 2^D
+
+  struct options {
+    double input_noise = 0.001;  // a: x~ = (1-a) x + a eps
+    double latent_noise = 0.1;   // b: z~ = (1-b) z + b eps
+    bool clamp_latent = false;   // clamp z~ to [-1, 1] (pdiff_autoencoder does; see the note above)
+  };
+
+  // Shape arithmetic without a model (the paper's preset is too large to build in a test).
+  static constexpr std::size_t padded_size(std::size_t n) { return (n + fold_unit - 1) / fold_unit * fold_unit; }
+  static constexpr std::size_t bottom_length(std::size_t n) { return padded_size(n) / fold_unit; }
+  // The flattened bottom, the Linear's input: c_{D-1} * m.
+  static constexpr std::size_t bottom_size(std::size_t n) { return bottom_channels * bottom_length(n); }
+
+  // n_params: the length of a flattened LoRA vector. seed: initial weights.
+  style_autoencoder(std::size_t n_params, std::uint64_t seed, options o = {}, B be = {})
+      : n_(check_size(n_params)), opt_(check_options(o)), be_(be), ps_(std::make_unique<parameter_store<T, B>>(be)),
+        g_{seed, 0}, encoder_(*ps_, "encoder", g_), enc_fc_(*ps_, "encoder_fc", g_, bottom_size(n_), Config::latent),
+        dec_fc_(*ps_, "decoder_fc", g_, Config::latent, bottom_size(n_)), decoder_(*ps_, "decoder", g_) {}
+
+  std::size_t input_size() const { return n_; }
+  std::size_t padded_size() const { return padded_size(n_); }
+  // [latent] of one sample (the shape a U-Net's latent_shape takes: use {1, latent} for [C, L]).
+  shape latent_shape() const { return {Config::latent}; }
+  // [c_{D-1}, m]: the unflattened bottom.
+  shape bottom_shape() const { return {bottom_channels, bottom_length(n_)}; }
+
+  parameter_store<T, B>& parameters() { return *ps_; }
+  const options& noise_options() const { return opt_; }
+
+  // x [N, n] -> z [N, latent], no noise, running statistics.
+  cview encode(cview x) {
+    set_training(false);
+    return encode_padded(pad(x, "models::style_autoencoder::encode"));
+  }
+  // z [N, latent] -> x [N, n], running statistics.
+  cview decode(cview z) {
+    constexpr const char* where = "models::style_autoencoder::decode";
+    expect_rank(z, 2, where, "latent [N, latent]");
+    expect_dim(z, 1, Config::latent, where, "latent [N, latent]");
+    expect_nonempty(z, where, "latent [N, latent]");
+    set_training(false);
+    return decode_latent(z);
+  }
+
+  // Training pass with both noises and batch statistics; returns the reconstruction [N, n].
+  cview forward_train(cview x, rng& g) {
+    cview xp = pad(x, "models::style_autoencoder::forward_train");
+    set_training(true);
+    noisy_x_.resize(xp.shape());
+    input_mix_.forward(be_, xp, noisy_x_.view(), T(opt_.input_noise), g);
+    cview z = encode_padded(noisy_x_.cview());
+    noisy_z_.resize(z.shape());
+    latent_mix_.forward(be_, z, noisy_z_.view(), T(opt_.latent_noise), g);
+    return decode_latent(opt_.clamp_latent ? clamp_.forward(noisy_z_.cview()) : noisy_z_.cview());
+  }
+  // d(loss)/d(reconstruction) [N, n] -> parameter gradients (added into parameters().grads()).
+  void backward_train(cview drecon) {
+    constexpr const char* where = "models::style_autoencoder::backward_train";
+    expect_shape(drecon, recon_.shape(), where, "d(reconstruction)");
+    const std::size_t n = drecon.dim(0);
+    // d out [N, 1, Lp]: zeros in the padded tail
+    dpad_.resize({n, 1, padded_size()});
+    fill(be_, dpad_.view(), T(0));
+    copy_rows(be_, drecon.data(), n_, dpad_.data(), padded_size(), n, n_);
+    cview d = decoder_.backward(dpad_.cview());                         // d unflatten [N, c, m]
+    d = dec_fc_.backward(d.reshape({n, bottom_size(n_)}));              // d z~ [N, latent]
+    if (opt_.clamp_latent) d = clamp_.backward(d);
+    dlatent_.resize(d.shape());
+    latent_mix_.backward(be_, d, dlatent_.view(), T(opt_.latent_noise));  // d z = (1 - b) d z~
+    d = enc_fc_.backward(dlatent_.cview());                             // d flatten [N, c m]
+    encoder_.backward(d.reshape({n, bottom_channels, bottom_length(n_)}));
+  }
+
+ private:
+  static std::size_t check_size(std::size_t n) {
+    CPDIFF_CHECK(n > 0, config_error, "models::style_autoencoder", "n_params must be positive");
+    return n;
+  }
+  static options check_options(const options& o) {
+    CPDIFF_CHECK(o.input_noise >= 0 && o.input_noise <= 1 && o.latent_noise >= 0 && o.latent_noise <= 1, config_error,
+                 "models::style_autoencoder", "noise factors must lie in [0, 1], got ", o.input_noise, " and ",
+                 o.latent_noise);
+    return o;
+  }
+  void set_training(bool on) {
+    encoder_.set_training(on);
+    decoder_.set_training(on);
+  }
+  // [N, 1, Lp] -> z [N, latent]
+  cview encode_padded(cview xp) {
+    cview h = encoder_.forward(xp);  // [N, c_{D-1}, m]
+    return enc_fc_.forward(h.reshape({xp.dim(0), bottom_size(n_)}));
+  }
+  // z [N, latent] -> [N, n]
+  cview decode_latent(cview z) {
+    const std::size_t n = z.dim(0);
+    cview h = dec_fc_.forward(z).reshape({n, bottom_channels, bottom_length(n_)});
+    cview y = decoder_.forward(h);  // [N, 1, Lp]
+    recon_.resize({n, n_});
+    copy_rows(be_, y.data(), padded_size(), recon_.data(), n_, n, n_);
+    return recon_.cview();
+  }
+  // [N, n] -> [N, 1, Lp], zeros after n.
+  cview pad(cview x, const char* where) {
+    expect_rank(x, 2, where, "input [N, n]");
+    expect_dim(x, 1, n_, where, "input [N, n]");
+    expect_nonempty(x, where, "input [N, n]");
+    const std::size_t lp = padded_size();
+    padded_.resize({x.dim(0), 1, lp});
+    fill(be_, padded_.view(), T(0));
+    copy_rows(be_, x.data(), n_, padded_.data(), lp, x.dim(0), n_);
+    return padded_.cview();
+  }
+
+  std::size_t n_;
+  options opt_;
+  B be_;
+  std::unique_ptr<parameter_store<T, B>> ps_;
+  rng g_;
+  typename stacks::encoder encoder_;
+  nn::linear<dynamic, Config::latent, T, B> enc_fc_;
+  nn::linear<Config::latent, dynamic, T, B> dec_fc_;
+  typename stacks::decoder decoder_;
+  nn::hardtanh<T, B> clamp_;
+  noise_mix<T, B> input_mix_, latent_mix_;
+  tensor<T, B> padded_, noisy_x_, noisy_z_, dlatent_, recon_, dpad_;
+};
+
+}  // namespace cpdiff::models

@@ -1,0 +1,222 @@
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <vector>
+
+#include "cpdiff/models/bottom_unet.hpp"
+#include "support/fixtures.hpp"
+#include "support/gradcheck.hpp"
+
+using namespace cpdiff;
+
+namespace {
+struct tiny_unet {  // S = 6 -> Sp 8, bottom [2, 2], F = 4
+  static constexpr std::array<std::size_t, 3> channels{2, 3, 2};
+  static constexpr std::size_t kernel = 3, groups = 1;
+};
+struct tiny_grouped {  // GroupNorm with 2 groups; 4 levels
+  static constexpr std::array<std::size_t, 4> channels{2, 4, 4, 2};
+  static constexpr std::size_t kernel = 3, groups = 2;
+};
+
+std::vector<double> copy_of(const_view<double> v) { return {v.data(), v.data() + v.size()}; }
+
+template <class Net>
+void unet_gradcheck(Net& net, std::size_t n) {
+  auto& ps = net.parameters();
+  shape zs = net.latent_shape();
+  std::size_t dims[shape::max_rank] = {n};
+  for (std::size_t i = 0; i < zs.rank(); ++i) dims[i + 1] = zs[i];
+  zs = shape::from_range(dims, dims + zs.rank() + 1);
+  tensor<double, cpu> z(zs), cond({n, net.cond_dim()}), r(zs);
+  tensor<std::int64_t, cpu> t({n});
+  ops::fill_normal(cpu{}, z.view(), 0.0, 1.0, 1, 0);
+  ops::fill_normal(cpu{}, cond.view(), 0.0, 1.0, 1, 1);
+  ops::fill_normal(cpu{}, r.view(), 0.0, 1.0, 1, 2);
+  for (std::size_t i = 0; i < n; ++i) t.data()[i] = static_cast<std::int64_t>(3 * i + 1);  // distinct, per sample
+  REQUIRE(net.forward(z.cview(), t.cview(), cond.cview()).shape() == zs);
+  ops::fill(cpu{}, ps.grads(), 0.0);
+  auto dcond = net.backward(r.cview());
+  REQUIRE(dcond.shape() == cond.shape());
+  std::vector<testing::grad_target> targets;
+  targets.push_back({"cond", cond.data(), copy_of(dcond)});
+  ps.for_each_parameter([&](const param_entry& e, tensor_view<double> v, tensor_view<double> g) {
+    targets.push_back({e.name, v.data(), copy_of(g)});
+  });
+  testing::check_numeric([&] { return testing::dot(net.forward(z.cview(), t.cview(), cond.cview()), r.cview()); },
+                         targets);
+}
+}  // namespace
+
+TEST_CASE("bottom_unet: gradcheck with the learned timestep table and a condition projection",
+          "[models][bottom_unet]") {
+  models::bottom_unet<tiny_unet, models::learned, double> net({1, 6}, 3, 10, 11);
+  CHECK(net.padded_length() == 8);
+  CHECK(net.bottom_size() == 4);
+  CHECK(net.projects_condition());
+  CHECK(net.parameters().entries().back().name == "cond_proj.bias");
+  unet_gradcheck(net, 2);
+}
+
+TEST_CASE("bottom_unet: gradcheck with the sinusoidal timestep MLP, grouped norms, condition added as is",
+          "[models][bottom_unet]") {
+  models::bottom_unet<tiny_grouped, models::sinusoidal<4, 3>, double> net({2, 5}, 4, 1000, 12);  // S 10 -> Sp 16
+  CHECK(net.padded_length() == 16);
+  REQUIRE(net.bottom_size() == 4);  // [2, 2]
+  CHECK_FALSE(net.projects_condition());
+  unet_gradcheck(net, 3);
+}
+
+TEST_CASE("bottom_unet: the paper's preset (latent 256 -> bottom [32, 2], F = 64) runs and keeps shapes",
+          "[models][bottom_unet]") {
+  using paper = models::bottom_unet<models::bottom_unet_paper>;
+  static_assert(paper::depth == 8 && paper::fold_unit == 128);
+  CHECK(paper::padded_length(256) == 256);
+  CHECK(paper::bottom_length(256) == 2);
+  CHECK(paper::bottom_size(256) == 64);
+  CHECK(paper::padded_length(468) == 512);  // a p-diff latent [4, 117]
+  CHECK(paper::bottom_size(468) == 128);
+  paper net({256}, 64, 1000, 1);
+  CHECK_FALSE(net.projects_condition());
+  tensor<float, cpu> z({2, 256}), cond({2, 64}), g({2, 256});
+  tensor<std::int64_t, cpu> t({2});
+  ops::fill_normal(cpu{}, z.view(), 0.f, 1.f, 1, 0);
+  ops::fill_normal(cpu{}, cond.view(), 0.f, 1.f, 1, 1);
+  ops::fill_normal(cpu{}, g.view(), 0.f, 1.f, 1, 2);
+  t.data()[0] = 0;
+  t.data()[1] = 999;
+  auto eps = net.forward(z.cview(), t.cview(), cond.cview());
+  REQUIRE(eps.shape() == shape{2, 256});
+  for (float v : eps.span()) REQUIRE(std::isfinite(v));
+  auto dcond = net.backward(g.cview());
+  REQUIRE(dcond.shape() == shape{2, 64});
+  for (float v : dcond.span()) REQUIRE(std::isfinite(v));
+}
+
+namespace {
+double total_diff(const std::vector<double>& a, const_view<double> b) {
+  double d = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) d += std::abs(a[i] - b.data()[i]);
+  return d;
+}
+}  // namespace
+
+TEST_CASE("bottom_unet: the condition and e_bot(t) are added to the bottom Linear's output", "[models][bottom_unet]") {
+  // b = bottom(h) + e_bot(t) + P(cond): a shift of one term undone by the opposite shift of another leaves eps_hat
+  // unchanged (while the shift alone changes it).
+  const double delta[] = {0.3, -0.2, 0.5, 0.1};
+  tensor<double, cpu> z({1, 6});
+  tensor<std::int64_t, cpu> t({1});
+  ops::fill_normal(cpu{}, z.view(), 0.0, 1.0, 3, 0);
+  t.data()[0] = 7;
+
+  SECTION("identity: cond + delta, bottom.bias - delta; table row t (its e_bot part) + delta, bottom.bias - delta") {
+    models::bottom_unet<tiny_unet, models::learned, double> net({6}, 4, 10, 3);
+    REQUIRE_FALSE(net.projects_condition());
+    tensor<double, cpu> cond({1, 4});
+    ops::fill_normal(cpu{}, cond.view(), 0.0, 1.0, 3, 1);
+    const auto base = copy_of(net.forward(z.cview(), t.cview(), cond.cview()));
+    auto& ps = net.parameters();
+    auto bias = ps.value(ps.find("bottom.bias"));
+    auto table = ps.value(ps.find("time_encode.weight"));  // [10, Sp + F] = [10, 12]
+    REQUIRE(table.shape() == shape{10, 12});
+    for (std::size_t j = 0; j < 4; ++j) cond.data()[j] += delta[j];
+    CHECK(total_diff(base, net.forward(z.cview(), t.cview(), cond.cview())) > 1e-6);
+    for (std::size_t j = 0; j < 4; ++j) bias.data()[j] -= delta[j];
+    CHECK(total_diff(base, net.forward(z.cview(), t.cview(), cond.cview())) < 1e-12);
+    for (std::size_t j = 0; j < 4; ++j) table(7, 8 + j) += delta[j];
+    CHECK(total_diff(base, net.forward(z.cview(), t.cview(), cond.cview())) > 1e-6);
+    for (std::size_t j = 0; j < 4; ++j) bias.data()[j] -= delta[j];
+    CHECK(total_diff(base, net.forward(z.cview(), t.cview(), cond.cview())) < 1e-12);
+  }
+  SECTION("projection: cond_proj.bias + delta, bottom.bias - delta") {
+    models::bottom_unet<tiny_unet, models::learned, double> net({6}, 3, 10, 3);
+    REQUIRE(net.projects_condition());
+    tensor<double, cpu> cond({1, 3});
+    ops::fill_normal(cpu{}, cond.view(), 0.0, 1.0, 3, 1);
+    const auto base = copy_of(net.forward(z.cview(), t.cview(), cond.cview()));
+    auto& ps = net.parameters();
+    auto bias = ps.value(ps.find("bottom.bias")), pbias = ps.value(ps.find("cond_proj.bias"));
+    for (std::size_t j = 0; j < 4; ++j) pbias.data()[j] += delta[j];
+    CHECK(total_diff(base, net.forward(z.cview(), t.cview(), cond.cview())) > 1e-6);
+    for (std::size_t j = 0; j < 4; ++j) bias.data()[j] -= delta[j];
+    CHECK(total_diff(base, net.forward(z.cview(), t.cview(), cond.cview())) < 1e-12);
+  }
+}
+
+TEST_CASE("bottom_unet: samples do not interact (GroupNorm), timesteps are per sample", "[models][bottom_unet]") {
+  models::bottom_unet<tiny_grouped, models::learned, double> net({12}, 3, 10, 4);
+  tensor<double, cpu> z({3, 12}), cond({3, 3});
+  tensor<std::int64_t, cpu> t({3});
+  ops::fill_normal(cpu{}, z.view(), 0.0, 1.0, 5, 0);
+  ops::fill_normal(cpu{}, cond.view(), 0.0, 1.0, 5, 1);
+  t.data()[0] = 1;
+  t.data()[1] = 5;
+  t.data()[2] = 9;
+  const auto all = copy_of(net.forward(z.cview(), t.cview(), cond.cview()));
+  for (std::size_t i = 0; i < 3; ++i) {
+    auto one = net.forward(z.cview().slice(i, i + 1), t.cview().slice(i, i + 1), cond.cview().slice(i, i + 1));
+    for (std::size_t j = 0; j < 12; ++j) CHECK(one.data()[j] == Approx(all[i * 12 + j]).margin(1e-12));
+  }
+  // another timestep for sample 0 changes only sample 0
+  t.data()[0] = 2;
+  auto moved = net.forward(z.cview(), t.cview(), cond.cview());
+  double d0 = 0, d12 = 0;
+  for (std::size_t j = 0; j < 12; ++j) d0 += std::abs(moved.data()[j] - all[j]);
+  for (std::size_t j = 12; j < 36; ++j) d12 += std::abs(moved.data()[j] - all[j]);
+  CHECK(d0 > 1e-6);
+  CHECK(d12 == 0);
+}
+
+TEST_CASE("bottom_unet: bad input is a shape_error naming the argument", "[models][bottom_unet]") {
+  models::bottom_unet<tiny_unet> net({2, 3}, 4, 10, 1);
+  tensor<float, cpu> z({2, 2, 3}), cond({2, 4}), bad_cond({2, 5}), bad_z({2, 3, 3}), flat_z({2, 6}), empty({0, 2, 3});
+  tensor<std::int64_t, cpu> t({2}), bad_t({3});
+  t.data()[0] = t.data()[1] = 0;
+  REQUIRE_THROWS_WITH(net.forward(z.cview(), t.cview(), bad_cond.cview()),
+                      Catch::Contains("bottom_unet::forward") && Catch::Contains("condition") &&
+                          Catch::Contains("[2, 5]"));
+  REQUIRE_THROWS_WITH(net.forward(bad_z.cview(), t.cview(), cond.cview()),
+                      Catch::Contains("latent") && Catch::Contains("[2, 3, 3]"));
+  REQUIRE_THROWS_WITH(net.forward(flat_z.cview(), t.cview(), cond.cview()), Catch::Contains("latent"));
+  REQUIRE_THROWS_AS(net.forward(empty.cview(), t.cview(), cond.cview()), shape_error);
+  REQUIRE_THROWS_WITH(net.forward(z.cview(), bad_t.cview(), cond.cview()), Catch::Contains("timesteps"));
+  t.data()[1] = 10;
+  REQUIRE_THROWS_WITH(net.forward(z.cview(), t.cview(), cond.cview()), Catch::Contains("timestep 10"));
+  models::bottom_unet<tiny_unet> fresh({2, 3}, 4, 10, 1);
+  REQUIRE_THROWS_WITH(fresh.backward(z.cview()), Catch::Contains("before forward"));
+  t.data()[1] = 1;
+  net.forward(z.cview(), t.cview(), cond.cview());
+  REQUIRE_THROWS_WITH(net.backward(flat_z.cview()), Catch::Contains("bottom_unet::backward"));
+  using net_t = models::bottom_unet<tiny_unet>;
+  REQUIRE_THROWS_AS(net_t({2, 3}, 0, 10, 1), config_error);
+  REQUIRE_THROWS_AS(net_t(shape{}, 4, 10, 1), config_error);
+  REQUIRE_THROWS_AS(net_t({2, 3}, 4, 0, 1), config_error);
+}
+
+// PyTorch reference: tests/fixtures/make_appendix_fixtures.py (case bottom_unet_tiny, next to the layer fixtures).
+TEST_CASE("bottom_unet: PyTorch parity (names, eps_hat, d cond, every parameter gradient)",
+          "[models][bottom_unet][parity]") {
+  testing::fixture f("../appendix/bottom_unet_tiny");
+  models::bottom_unet<tiny_grouped, models::learned, double> net({2, 5}, 3, 10, 1);
+  REQUIRE(net.projects_condition());
+  auto& ps = net.parameters();
+  const auto& keys = f.json().at("state");
+  REQUIRE(keys.size() == ps.count());
+  for (std::size_t i = 0; i < ps.count(); ++i) {
+    const auto& e = ps.entries()[i];
+    REQUIRE(e.name == keys[i].get<std::string>());  // the state_dict's names, in its order
+    f.load_into("state__" + e.name, ps.value(param_id{i}));
+  }
+  const auto tf = f.tensor("t");
+  tensor<std::int64_t, cpu> t({tf.size()});
+  for (std::size_t i = 0; i < tf.size(); ++i) t.data()[i] = static_cast<std::int64_t>(tf.data()[i]);
+  const auto z = f.tensor("z"), cond = f.tensor("cond");
+  testing::require_close(net.forward(z.cview(), t.cview(), cond.cview()), f.tensor("eps").cview(), 1e-10, "eps_hat");
+  ops::fill(cpu{}, ps.grads(), 0.0);
+  testing::require_close(net.backward(f.tensor("g").cview()), f.tensor("dcond").cview(), 1e-10, "d cond");
+  for (std::size_t i = 0; i < ps.count(); ++i) {
+    const auto& e = ps.entries()[i];
+    testing::require_close(ps.grad(param_id{i}), f.tensor("grad__" + e.name).cview(), 1e-10, "d " + e.name);
+  }
+}
