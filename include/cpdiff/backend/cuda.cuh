@@ -1,0 +1,28 @@
+#pragma once
+// The CUDA backend: the `cuda` policy, its traits (device memory, device_buffer) and every cuda kernel
+// header, the counterpart of backend/cpu.hpp. nvcc only: a CPU-only build never includes a .cuh.
+// Each kernel header adds `cuda const&` overloads of the CPU kernels of the same name in cpdiff::ops;
+// layers call kernels unqualified, so nn::linear<In, Out, float, cuda> picks them up with no change.
+#if !defined(__CUDACC__)
+#error "cpdiff/backend/cuda.cuh needs nvcc: compile this translation unit as CUDA (a .cu file)"
+#else
+
+#include "cpdiff/backend/cpu.hpp"
+#include "cpdiff/backend/cuda/policy.cuh"
+
+#include "cpdiff/backend/cuda/blas.cuh"
+#include "cpdiff/backend/cuda/broadcast.cuh"
+#include "cpdiff/backend/cuda/concat.cuh"
+#include "cpdiff/backend/cuda/diffusion.cuh"
+#include "cpdiff/backend/cuda/dropout.cuh"
+#include "cpdiff/backend/cuda/elementwise.cuh"
+#include "cpdiff/backend/cuda/embedding.cuh"
+#include "cpdiff/backend/cuda/losses.cuh"
+#include "cpdiff/backend/cuda/optim.cuh"
+
+// Convolution (im2col + cuBLAS), pooling and normalisation kernels.
+#include "cpdiff/backend/cuda/conv.cuh"
+#include "cpdiff/backend/cuda/norms.cuh"
+#include "cpdiff/backend/cuda/pooling.cuh"
+
+#endif  // __CUDACC__

@@ -1,0 +1,110 @@
+#pragma once
+// CUDA GEMM through cuBLAS, same contract as backend/cpu/blas.hpp:
+//   C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, all row-major with leading dimensions.
+// cuBLAS is column-major; a row-major X with leading dimension ld is the column-major X^T with the same
+// ld, so we ask cuBLAS for C^T[N,M] = op(B)^T[N,K] * op(A)^T[K,M]: operands swapped, flags unchanged.
+// One cuBLAS handle per host thread and device, created on first use and bound to be.stream per call.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <climits>
+#include <cstddef>
+#include <map>
+#include <type_traits>
+
+#include "cpdiff/backend/cpu/blas.hpp"  // ops::trans
+#include "cpdiff/backend/cuda/check.cuh"
+#include "cpdiff/backend/cuda/elementwise.cuh"
+#include "cpdiff/backend/cuda/policy.cuh"
+
+namespace cpdiff::ops {
+
+namespace cuda_impl {
+
+// The calling thread's cuBLAS handle for the current device. Handles are destroyed at thread exit
+// (before the CUDA runtime shuts down: thread_local objects die before static ones).
+class cublas_handles {
+ public:
+  cublas_handles() = default;
+  cublas_handles(const cublas_handles&) = delete;
+  cublas_handles& operator=(const cublas_handles&) = delete;
+  ~cublas_handles() {
+    for (auto& [device, h] : handles_) (void)cublasDestroy(h);
+  }
+  cublasHandle_t get() {
+    int device = 0;
+    CPDIFF_CUDA_CHECK(cudaGetDevice(&device));
+    auto it = handles_.find(device);
+    if (it != handles_.end()) return it->second;
+    cublasHandle_t h = nullptr;
+    CPDIFF_CUBLAS_CHECK(cublasCreate(&h));
+    // Plain IEEE arithmetic (no TF32): GPU results stay comparable with the CPU backend.
+    CPDIFF_CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
+    handles_.emplace(device, h);
+    return h;
+  }
+
+ private:
+  std::map<int, cublasHandle_t> handles_;
+};
+
+inline cublasHandle_t cublas_handle(const cuda& be) {
+  thread_local cublas_handles handles;
+  cublasHandle_t h = handles.get();
+  CPDIFF_CUBLAS_CHECK(cublasSetStream(h, be.stream));
+  return h;
+}
+
+inline cublasOperation_t to_cublas(trans t) { return t == trans::yes ? CUBLAS_OP_T : CUBLAS_OP_N; }
+
+inline int to_int(std::size_t v, const char* what) {
+  CPDIFF_CHECK(v <= static_cast<std::size_t>(INT_MAX), config_error, "ops::gemm(cuda)", what, " = ", v,
+               " exceeds cuBLAS's 32-bit int range");
+  return static_cast<int>(v);
+}
+
+inline cublasStatus_t gemm_call(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                                const float* alpha, const float* A, int lda, const float* B, int ldb, const float* beta,
+                                float* C, int ldc) {
+  return cublasSgemm(h, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+inline cublasStatus_t gemm_call(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                                const double* alpha, const double* A, int lda, const double* B, int ldb,
+                                const double* beta, double* C, int ldc) {
+  return cublasDgemm(h, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// C[r, c] = beta * C[r, c] (beta == 0 writes zeros, as BLAS does: NaNs in C do not survive).
+template <class T>
+struct scale_matrix_op {
+  T* C;
+  std::size_t N, ldc;
+  T beta;
+  __device__ void operator()(std::size_t i) const {
+    T& c = C[(i / N) * ldc + i % N];
+    c = beta == T(0) ? T(0) : beta * c;
+  }
+};
+
+}  // namespace cuda_impl
+
+template <class T>
+void gemm(const cuda& be, trans ta, trans tb, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
+          std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                "cpdiff::ops::gemm(cuda): T must be float or double (cublasSgemm / cublasDgemm)");
+  if (M == 0 || N == 0) return;
+  if (K == 0 || alpha == T(0)) {
+    // Nothing to multiply: C = beta * C, as the CPU version.
+    if (beta != T(1)) cuda_impl::launch_n(be, M * N, cuda_impl::scale_matrix_op<T>{C, N, ldc, beta});
+    return;
+  }
+  using cuda_impl::to_int;
+  // Column-major: C^T[N,M] = op(B)^T[N,K] op(A)^T[K,M].
+  CPDIFF_CUBLAS_CHECK(cuda_impl::gemm_call(cuda_impl::cublas_handle(be), cuda_impl::to_cublas(tb),
+                                           cuda_impl::to_cublas(ta), to_int(N, "N"), to_int(M, "M"), to_int(K, "K"),
+                                           &alpha, B, to_int(ldb, "ldb"), A, to_int(lda, "lda"), &beta, C,
+                                           to_int(ldc, "ldc")));
+}
+
+}  // namespace cpdiff::ops
