@@ -25,6 +25,7 @@
 #include <limits>
 #include <ostream>
 #include <span>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -215,11 +216,13 @@ train_result train_loop(M& m, const labelled_images& train, const labelled_image
       const bool epoch_end = b + bs >= n;
       if (s.log && (epoch_end || (s.log_every > 0 && step % s.log_every == 0))) {
         const double now = elapsed(), dt = now - line_t;
-        *s.log << s.what << " epoch " << e + 1 << '/' << s.epochs << " step " << step << '/' << total << std::fixed
-               << std::setprecision(4) << " loss " << line_loss / double(line_seen) << " acc "
-               << double(line_correct) / double(line_seen) << std::scientific << std::setprecision(2) << " lr "
-               << opt.lr() << std::fixed << std::setprecision(1) << ' '
-               << (dt > 0 ? double(line_steps) / dt : 0.0) << " steps/s" << std::defaultfloat << '\n';
+        std::ostringstream line;  // formatted apart, so the caller's stream keeps its own precision
+        line << s.what << " epoch " << e + 1 << '/' << s.epochs << " step " << step << '/' << total << std::fixed
+             << std::setprecision(4) << " loss " << line_loss / double(line_seen) << " acc "
+             << double(line_correct) / double(line_seen) << std::scientific << std::setprecision(2) << " lr "
+             << opt.lr() << std::fixed << std::setprecision(1) << ' ' << (dt > 0 ? double(line_steps) / dt : 0.0)
+             << " steps/s\n";
+        *s.log << line.str();
         line_loss = 0;
         line_correct = line_seen = line_steps = 0;
         line_t = now;
@@ -229,9 +232,12 @@ train_result train_loop(M& m, const labelled_images& train, const labelled_image
     r.train_accuracy = double(epoch_correct) / double(n);
     if (s.evaluate_each_epoch && !test.empty()) {
       r.epoch_test_accuracy.push_back(m.accuracy(test.images, test.labels));
-      if (s.log)
-        *s.log << s.what << " epoch " << e + 1 << '/' << s.epochs << " test acc " << std::fixed << std::setprecision(4)
-               << r.epoch_test_accuracy.back() << std::defaultfloat << '\n';
+      if (s.log) {
+        std::ostringstream line;
+        line << s.what << " epoch " << e + 1 << '/' << s.epochs << " test acc " << std::fixed << std::setprecision(4)
+             << r.epoch_test_accuracy.back() << '\n';
+        *s.log << line.str();
+      }
     }
   }
   m.set_training(false);

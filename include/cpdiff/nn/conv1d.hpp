@@ -70,7 +70,7 @@ class conv1d {
     y_.resize({g_.n, Cout, g_.out_w});  // [N, Cout, Lout]
     g_.algo = algo_;
     work_.resize({conv_workspace_size(be_, g_)});
-    // y = W * x + b   (im2col + GEMM per sample)
+    // y_n [Cout, Lout] = W [Cout, Cin*K] col(x_n) + b   (im2col + GEMM per sample)
     const T* b = nullptr;
     if constexpr (Bias) b = ps_->value(b_).data();
     conv_forward(be_, g_, x.data(), ps_->value(w_).data(), b, y_.data(), work_.data(), work_.size());

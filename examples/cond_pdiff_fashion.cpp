@@ -1,0 +1,450 @@
+// Cond P-Diff on Fashion-MNIST, end to end: the paper's three settings in miniature (SPEC.md, issue 5).
+//
+//   1. tasks:   six classification tasks (label groupings / relabellings) on a frozen MLP; the condition is
+//               a written task description through a frozen text encoder; condition by concatenation.
+//   2. styles:  eight image styles (inverted, rotated, blurred, edges, ...), a LoRA per style; the condition
+//               is a handful of style images through a jointly trained style-image encoder; condition by
+//               bottom embedding.
+//   3. interp:  two style LoRAs interpolated, theta(l) = (1 - l) theta_1 + l theta_2, 1000 values of l, the
+//               condition being images of the style interpolated at l; trained on l in [0.1, 0.2) U [0.3, 0.4)
+//               U ... U [0.9, 1.0), generated for l never seen.
+//
+// Each experiment: collect LoRA checkpoints per condition -> normalise -> train the parameter autoencoder
+// -> train the conditional diffusion -> generate N LoRAs per condition -> de-normalise -> load into the
+// frozen base -> evaluate, and the paper's protocol (best / mean / median of the generated beside the
+// best and mean of the trained checkpoints and the base without LoRA). Results go to --out: report.md,
+// report.json, figures, and every generated adapter as a PEFT folder.
+#include <cpdiff/cpdiff.hpp>
+#include <cpdiff/data/fashion_mnist.hpp>
+#include <cpdiff/data/image_styles.hpp>
+#include <cpdiff/data/lora_collection.hpp>
+#include <cpdiff/lora/finetune.hpp>
+#include <cpdiff/lora/peft.hpp>
+#include <cpdiff/lora/task.hpp>
+#include <cpdiff/models/bottom_unet.hpp>
+#include <cpdiff/models/lora_mlp.hpp>
+#include <cpdiff/models/pdiff_autoencoder.hpp>
+#include <cpdiff/models/pdiff_unet.hpp>
+#include <cpdiff/models/style_image_encoder.hpp>
+#include <cpdiff/pipeline/cond_pdiff.hpp>
+#include <cpdiff/pipeline/text_condition.hpp>
+
+#include "cond_pdiff_report.hpp"
+#include "example_flags.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <iomanip>
+#include <filesystem>
+#include <iostream>
+
+using namespace cpdiff;
+namespace fs = std::filesystem;
+
+// ---- sizes that define the architectures (compile time) ----
+constexpr std::size_t hidden = 64;  // the base MLP: 784 -> 64 -> 10
+// The parameter autoencoder: p-diff's "small" layout (fold 3, kernel 3) with 4 latent channels.
+struct example_ae {
+  static constexpr std::size_t fold = 3, kernel = 3;
+  static constexpr std::array<std::size_t, 4> enc{4, 4, 4, 4}, dec{4, 64, 64, 8};
+};
+// The concat-condition denoiser: p-diff's U-Net layout at a quarter of its width (64..512 -> 16..128).
+struct example_unet {
+  static constexpr std::array<std::size_t, 4> channels{16, 32, 64, 128};
+  static constexpr std::size_t kernel = 3;
+};
+// The bottom-embedding denoiser and the style-image projector of the appendix, small.
+struct example_bottom_unet {
+  static constexpr std::array<std::size_t, 4> channels{16, 32, 32, 16};
+  static constexpr std::size_t kernel = 3, groups = 8;
+};
+struct example_style_encoder {
+  static constexpr std::size_t in_channels = 1, c1 = 16, c2 = 32, kernel = 3;
+};
+constexpr std::size_t style_images_per_condition = 5;
+
+struct flags {
+  fs::path out = "out/cond_pdiff";
+  fs::path data = data::default_fashion_mnist_dir;
+  std::string experiments = "tasks,styles,interp";
+  std::string lora = "4,16";  // rank,alpha: one of the paper's (1,8) (2,8) (4,16) (16,32)
+  std::uint64_t seed = 0;
+  std::size_t train_images = 12000, test_images = 2000;
+  std::size_t pretrain_epochs = 4, finetune_epochs = 4, checkpoints = 64;  // K per condition
+  std::size_t generations = 10;                                          // N per condition
+  std::size_t ae_steps = 2000, diffusion_steps = 2500, batch = 64;
+  std::size_t ddim_steps = 60;  // DDIM with 60 steps as p-diff's newer code; 0: DDPM over all 1000 steps
+  std::size_t interp_values = 1000, interp_heldout = 10;
+  bool quick = false;
+};
+
+// ---- one condition of an experiment ----
+struct condition {
+  std::string name;
+  bool seen = true;
+  lora::task task;
+  std::vector<float> row;  // what the condition encoder reads (a text feature, or k style images)
+  lora::labelled_images test;
+  double base_acc = 0;
+  std::vector<double> trained, generated;  // accuracies (percent)
+};
+
+template <class Mlp>
+double accuracy_pct(Mlp& m, const lora::labelled_images& d) {
+  return 100.0 * m.accuracy(d.images, d.labels);
+}
+
+// Style images of a condition: the style applied to the first k test images of class 0..k-1 (fixed, unseen
+// in training), flattened [k * 784].
+std::vector<float> style_row(const data::fashion_mnist_split& refs, const data::style& s) {
+  std::vector<float> imgs(refs.images.begin(), refs.images.begin() + style_images_per_condition * 784);
+  return s.apply(imgs);
+}
+
+// Generates N LoRAs per condition, de-normalises with `denorm(c, v)`, evaluates them in `mlp`, saves each
+// as a PEFT folder. Returns the generated accuracies per condition in cs[c].generated.
+template <class Sys, class Mlp, class Denorm>
+void generate_and_evaluate(Sys& sys, Mlp& mlp, const data::lora_layout& layout, std::vector<condition>& cs,
+                           Denorm denorm, const flags& f, const fs::path& out, example::experiment_record& rec) {
+  const std::string& experiment = rec.name;
+  rng g{f.seed ^ 0x67656e, 0};
+  for (std::size_t ci = 0; ci < cs.size(); ++ci) {
+    auto& c = cs[ci];
+    const auto v = sys.generate(std::span<const float>(c.row), f.generations, g, {.ddim_steps = f.ddim_steps});
+    rec.generated_latents.insert(rec.generated_latents.end(), sys.last_latents().begin(), sys.last_latents().end());
+    const std::size_t n = layout.size();
+    for (std::size_t i = 0; i < f.generations; ++i) {
+      const auto flat = denorm(c, std::span<const float>(v.data() + i * n, n));
+      const lora::adapter a = layout.unflatten(flat);
+      mlp.load_adapter(a);
+      c.generated.push_back(accuracy_pct(mlp, c.test));
+      lora::save_peft(out / "adapters" / experiment / (example::slug(c.name) + "_" + std::to_string(i)), a,
+                      "cpdiff/fashion-mnist-mlp" + std::to_string(hidden));
+    }
+    std::cout << "  " << experiment << " / " << c.name << (c.seen ? "" : " (held out)") << ": generated best "
+              << example::best(c.generated) << ", mean " << example::mean(c.generated) << "  (trained best "
+              << (c.trained.empty() ? 0.0 : example::best(c.trained)) << ", base " << c.base_acc << ")\n";
+  }
+}
+
+// Fills an experiment's record for the report: results per condition, losses, latents.
+template <class Sys>
+void finish_record(example::experiment_record& rec, const std::vector<condition>& cs, Sys& sys,
+                   std::vector<double> train_colour = {}) {
+  for (const auto& c : cs) {
+    report::condition_result r{rec.name, c.name, c.seen, c.base_acc, std::nullopt, report::summarize(c.generated)};
+    if (!c.trained.empty()) r.trained = report::summarize(c.trained);
+    rec.results.push_back(r);
+    rec.short_names.push_back(c.name.size() > 14 ? c.name.substr(0, 12) + ".." : c.name);
+  }
+  rec.ae_loss = sys.autoencoder_trainer()->history();
+  rec.dm_loss = sys.diffusion_trainer()->history();
+  const auto& z = sys.latents();
+  rec.latent_dim = z.size() / z.dim(0);
+  rec.train_latents.assign(z.data(), z.data() + z.size());
+  rec.train_colour = std::move(train_colour);
+}
+
+template <std::size_t Rank, class Alpha>
+int run(const flags& f) {
+  using mlp_t = models::lora_mlp<Rank, Alpha, hidden>;
+  using clock = std::chrono::steady_clock;
+  const auto t0 = clock::now();
+  auto seconds = [&] { return std::chrono::duration<double>(clock::now() - t0).count(); };
+  example::cond_pdiff_report rep(f.out);
+  std::cout << std::setprecision(4);
+
+  // ---- data and the frozen base ----
+  std::cout << "loading Fashion-MNIST from " << f.data << "\n";
+  const auto train_split = data::load_fashion_mnist(f.data, "train", f.train_images);
+  const auto test_split = data::load_fashion_mnist(f.data, "t10k", f.test_images);
+  const auto refs = data::load_fashion_mnist(f.data, "t10k", 10000);  // style-image references: the tail
+  data::fashion_mnist_split style_refs;
+  style_refs.count = style_images_per_condition;
+  style_refs.images.assign(refs.images.end() - style_images_per_condition * 784, refs.images.end());
+
+  mlp_t base(f.seed);
+  {
+    const auto clean_train = lora::make_split(train_split, lora::task{}), clean_test = lora::make_split(test_split, lora::task{});
+    std::cout << "pre-training the base MLP 784-" << hidden << "-10 on " << clean_train.size() << " images\n";
+    auto r = lora::pretrain_base(base, clean_train, clean_test,
+                                 {.epochs = f.pretrain_epochs, .lr = 2e-3, .seed = f.seed, .log_every = 0, .log = &std::cout});
+    std::cout << "  base accuracy on clean test images: " << 100 * r.test_accuracy << "%\n";
+    rep.set_base_accuracy(100 * r.test_accuracy);
+  }
+  const lora::finetune_config ft{.epochs = f.finetune_epochs, .lr = 3e-3, .seed = f.seed + 1,
+                                 .collect_last = f.checkpoints, .log_every = 0};
+
+  // Fine-tunes a LoRA per seen condition, collecting its last K checkpoints; records accuracies.
+  auto collect = [&](std::vector<condition>& cs, data::lora_collection& coll) {
+    for (std::size_t i = 0; i < cs.size(); ++i) {
+      auto& c = cs[i];
+      c.test = lora::make_split(test_split, c.task);
+      mlp_t m(f.seed);
+      m.copy_base_from(base);
+      m.set_mode(models::mlp_mode::finetune);
+      m.reset_lora(f.seed + 7);
+      c.base_acc = accuracy_pct(m, c.test);  // B = 0: exactly the base
+      if (!c.seen) continue;
+      const auto train = lora::make_split(train_split, c.task);
+      const std::size_t id = coll.add_condition(c.name, c.row);
+      auto cfg = ft;
+      cfg.on_checkpoint = [&](std::size_t, const lora::adapter& a) {
+        coll.append(id, a);
+        mlp_t probe(f.seed);
+        probe.copy_base_from(base);
+        probe.load_adapter(a);
+        c.trained.push_back(accuracy_pct(probe, c.test));
+      };
+      lora::finetune_lora(m, train, lora::labelled_images{}, cfg);
+      std::cout << "  LoRA for " << c.name << ": base " << c.base_acc << "% -> trained best "
+                << example::best(c.trained) << "%, mean " << example::mean(c.trained) << "% over "
+                << c.trained.size() << " checkpoints  [" << seconds() << " s]\n";
+    }
+  };
+  const data::lora_layout layout(base.adapter());
+  std::cout << "LoRA rank " << Rank << ", alpha " << double(Alpha::num) / Alpha::den << ": " << layout.size()
+            << " parameters per adapter\n";
+
+  // The per-condition z-scored vectors of a collection [M, n] and the condition row of each [M, D_in].
+  auto training_matrix = [&](const data::lora_collection& coll, std::vector<float>& x, std::vector<float>& rows) {
+    for (std::size_t c = 0; c < coll.condition_count(); ++c) {
+      const auto z = coll.normalise(coll.checkpoints(c), c);
+      x.insert(x.end(), z.begin(), z.end());
+      for (std::size_t k = 0; k < coll.checkpoint_count(c); ++k)
+        rows.insert(rows.end(), coll.features(c).begin(), coll.features(c).end());
+    }
+  };
+  const train::train_options ae_opt{.steps = f.ae_steps, .batch_size = f.batch, .adamw = {.lr = 1e-3, .weight_decay = 2e-6},
+                                    .schedule = train::lr_schedule::cosine, .warmup_steps = f.ae_steps / 20,
+                                    .seed = f.seed + 11, .log = &std::cout, .log_every = f.ae_steps / 5};
+  const train::train_options dm_opt{.steps = f.diffusion_steps, .batch_size = f.batch, .adamw = {.lr = 1e-3, .weight_decay = 2e-6},
+                                    .schedule = train::lr_schedule::cosine, .warmup_steps = f.diffusion_steps / 20,
+                                    .ema_decay = 0.999, .ema_warmup = true, .seed = f.seed + 12, .log = &std::cout,
+                                    .log_every = f.diffusion_steps / 5};
+
+  // ================= 1. tasks: condition by concatenation of a text feature =================
+  if (f.experiments.find("tasks") != std::string::npos) {
+    std::cout << "\n== experiment 1: tasks (text condition, concatenation) ==\n";
+    using lm = lora::task::label_map_type;
+    const std::vector<std::pair<std::string, lm>> tasks = {
+        {"group clothing into tops, bottoms, footwear and bags", {0, 1, 0, 0, 0, 2, 0, 2, 3, 2}},
+        {"tell footwear from everything else", {0, 0, 0, 0, 0, 1, 0, 1, 0, 1}},
+        {"reverse the order of the ten classes", {9, 8, 7, 6, 5, 4, 3, 2, 1, 0}},
+        {"shift every class label up by one", {1, 2, 3, 4, 5, 6, 7, 8, 9, 0}},
+        {"separate warm outerwear from light garments and accessories", {1, 1, 2, 1, 2, 0, 1, 0, 0, 0}},
+        {"swap tops with footwear and keep the rest", {5, 1, 7, 3, 9, 0, 6, 2, 8, 4}},
+    };
+    pipeline::text_condition text(32);
+    std::vector<condition> cs;
+    for (const auto& [desc, map] : tasks) cs.push_back({desc, true, lora::task::relabelled(desc, map), text.encode(desc)});
+    data::lora_collection coll(layout);
+    collect(cs, coll);
+
+    std::vector<float> x, rows;
+    training_matrix(coll, x, rows);
+    const std::size_t m = x.size() / layout.size();
+    models::pdiff_autoencoder<example_ae> ae(layout.size(), f.seed + 2);
+    models::pdiff_unet<example_unet> unet(ae.latent_shape(), text.dim(), 1000, f.seed + 3);
+    train::identity_condition<float, cpu> frozen_text;
+    pipeline::cond_pdiff sys(ae, unet, frozen_text, diffusion::noise_schedule(1000));
+    std::cout << "autoencoder on " << m << " vectors of " << layout.size() << " -> latent " << ae.latent_shape() << "\n";
+    const double ae_mse = sys.train_autoencoder(const_view<float>(x.data(), {m, layout.size()}), ae_opt);
+    std::cout << "  reconstruction MSE (normalised units) " << ae_mse << "  [" << seconds() << " s]\n";
+    std::cout << "diffusion: U-Net over a sequence of " << unet.sequence_length() << "\n";
+    sys.train_diffusion(const_view<float>(rows.data(), {m, text.dim()}), dm_opt);
+    std::cout << "generating " << f.generations << " LoRAs per task  [" << seconds() << " s]\n";
+    mlp_t eval(f.seed);
+    eval.copy_base_from(base);
+    example::experiment_record rec{"tasks"};
+    generate_and_evaluate(sys, eval, layout, cs,
+                          [&](const condition& c, std::span<const float> v) { return coll.denormalise(v, coll.find(c.name)); },
+                          f, f.out, rec);
+    finish_record(rec, cs, sys);
+    rep.add(std::move(rec));
+  }
+
+  // ================= 2. styles: condition by bottom embedding of style images =================
+  std::vector<float> theta_a, theta_b;  // two style LoRAs, for experiment 3
+  const data::style style_a = data::style::rotate(90), style_b = data::style::hflip();
+  if (f.experiments.find("styles") != std::string::npos || f.experiments.find("interp") != std::string::npos) {
+    std::cout << "\n== experiment 2: styles (style-image condition, bottom embedding) ==\n";
+    const std::vector<data::style> styles = {style_a,
+                                             style_b,
+                                             data::style::rotate(30),
+                                             data::style::edges(),
+                                             data::style::contrast(0.3),
+                                             data::style::blur(1.5),
+                                             data::style::noise(0.3, 5),
+                                             data::style::rotate(-45)};
+    std::vector<condition> cs;
+    for (const auto& s : styles) cs.push_back({s.name(), true, lora::task::of_style(s), style_row(style_refs, s)});
+    data::lora_collection coll(layout);
+    collect(cs, coll);
+    // theta_1, theta_2 for the interpolation: the best checkpoint of the first two styles
+    auto best_of = [&](std::size_t c) {
+      const auto& tr = cs[c].trained;
+      const std::size_t k = std::size_t(std::max_element(tr.begin(), tr.end()) - tr.begin());
+      const auto v = coll.checkpoint(c, k);
+      return std::vector<float>(v.begin(), v.end());
+    };
+    theta_a = best_of(0);
+    theta_b = best_of(1);
+
+    if (f.experiments.find("styles") != std::string::npos) {
+      std::vector<float> x, rows;
+      training_matrix(coll, x, rows);
+      const std::size_t m = x.size() / layout.size(), d_in = style_images_per_condition * 784;
+      models::pdiff_autoencoder<example_ae> ae(layout.size(), f.seed + 4);
+      models::style_image_encoder<example_style_encoder> enc(64, f.seed + 5, {style_images_per_condition, 28, 28});
+      models::bottom_unet<example_bottom_unet> unet(ae.latent_shape(), enc.feature_dim(), 1000, f.seed + 6);
+      pipeline::cond_pdiff sys(ae, unet, enc, diffusion::noise_schedule(1000));
+      std::cout << "autoencoder on " << m << " vectors -> latent " << ae.latent_shape() << "\n";
+      const double ae_mse = sys.train_autoencoder(const_view<float>(x.data(), {m, layout.size()}), ae_opt);
+      std::cout << "  reconstruction MSE (normalised units) " << ae_mse << "  [" << seconds() << " s]\n";
+      sys.train_diffusion(const_view<float>(rows.data(), {m, d_in}), dm_opt);
+      std::cout << "generating " << f.generations << " LoRAs per style  [" << seconds() << " s]\n";
+      mlp_t eval(f.seed);
+      eval.copy_base_from(base);
+      example::experiment_record rec{"styles"};
+      generate_and_evaluate(sys, eval, layout, cs,
+                            [&](const condition& c, std::span<const float> v) { return coll.denormalise(v, coll.find(c.name)); },
+                            f, f.out, rec);
+      finish_record(rec, cs, sys);
+      rep.add(std::move(rec));
+    }
+  }
+
+  // ================= 3. interpolation: conditions never seen in training =================
+  if (f.experiments.find("interp") != std::string::npos) {
+    std::cout << "\n== experiment 3: interpolated styles, held-out l ==\n";
+    const std::size_t n = layout.size(), L = f.interp_values;
+    auto theta = [&](double l) {
+      std::vector<float> v(n);
+      for (std::size_t i = 0; i < n; ++i) v[i] = float((1 - l) * theta_a[i] + l * theta_b[i]);
+      return v;
+    };
+    auto seen_l = [](double l) { return int(std::floor(l * 10)) % 2 == 1; };  // [0.1,0.2) U [0.3,0.4) U ...
+    // Training set: every seen l; shared statistics (a single vector per l has no spread of its own).
+    std::vector<float> x, rows;
+    std::vector<double> ls;
+    for (std::size_t i = 0; i < L; ++i) {
+      const double l = double(i) / double(L);
+      if (!seen_l(l)) continue;
+      const auto v = theta(l);
+      x.insert(x.end(), v.begin(), v.end());
+      const auto r = style_row(style_refs, data::style::interpolate(style_a, style_b, l));
+      rows.insert(rows.end(), r.begin(), r.end());
+      ls.push_back(l);
+    }
+    const std::size_t m = ls.size();
+    std::vector<double> mean(n, 0), sd(n, 0);
+    for (std::size_t j = 0; j < m; ++j)
+      for (std::size_t i = 0; i < n; ++i) mean[i] += x[j * n + i] / double(m);
+    for (std::size_t j = 0; j < m; ++j)
+      for (std::size_t i = 0; i < n; ++i) sd[i] += (x[j * n + i] - mean[i]) * (x[j * n + i] - mean[i]) / double(m);
+    for (auto& s : sd) s = std::max(std::sqrt(s), 1e-8);
+    for (std::size_t j = 0; j < m; ++j)
+      for (std::size_t i = 0; i < n; ++i) x[j * n + i] = float((x[j * n + i] - mean[i]) / sd[i]);
+
+    // Held-out l: evenly spread over the unseen bands; a few seen ones for comparison.
+    std::vector<condition> cs;
+    std::vector<double> cond_l;
+    for (std::size_t k = 0; k < f.interp_heldout; ++k) {
+      const double band = double(2 * (k % 5)) / 10.0;  // 0.0, 0.2, 0.4, 0.6, 0.8
+      const double l = band + 0.025 + 0.05 * double(k / 5 % 2);
+      const auto s = data::style::interpolate(style_a, style_b, l);
+      condition c{"l=" + example::fixed(l, 3), false, lora::task::of_style(s), style_row(style_refs, s)};
+      cs.push_back(std::move(c));
+      cond_l.push_back(l);
+    }
+    for (double l : {0.15, 0.55, 0.95}) {
+      const auto s = data::style::interpolate(style_a, style_b, l);
+      cs.push_back({"l=" + example::fixed(l, 3), true, lora::task::of_style(s), style_row(style_refs, s)});
+      cond_l.push_back(l);
+    }
+    // The reference LoRA at each l is theta(l) itself ("trained" column).
+    mlp_t eval(f.seed);
+    eval.copy_base_from(base);
+    for (std::size_t i = 0; i < cs.size(); ++i) {
+      auto& c = cs[i];
+      c.test = lora::make_split(test_split, c.task);
+      eval.reset_lora(f.seed + 7);
+      c.base_acc = accuracy_pct(eval, c.test);
+      eval.load_adapter(layout.unflatten(theta(cond_l[i])));
+      c.trained = {accuracy_pct(eval, c.test)};
+    }
+    const std::size_t d_in = style_images_per_condition * 784;
+    models::pdiff_autoencoder<example_ae> ae(n, f.seed + 8);
+    models::style_image_encoder<example_style_encoder> enc(64, f.seed + 9, {style_images_per_condition, 28, 28});
+    models::bottom_unet<example_bottom_unet> unet(ae.latent_shape(), enc.feature_dim(), 1000, f.seed + 10);
+    pipeline::cond_pdiff sys(ae, unet, enc, diffusion::noise_schedule(1000));
+    std::cout << "autoencoder on " << m << " interpolated vectors -> latent " << ae.latent_shape() << "\n";
+    const double ae_mse = sys.train_autoencoder(const_view<float>(x.data(), {m, n}), ae_opt);
+    std::cout << "  reconstruction MSE (normalised units) " << ae_mse << "  [" << seconds() << " s]\n";
+    sys.train_diffusion(const_view<float>(rows.data(), {m, d_in}), dm_opt);
+    std::cout << "generating for " << cs.size() << " values of l  [" << seconds() << " s]\n";
+    auto denorm = [&](const condition&, std::span<const float> v) {
+      std::vector<float> out(n);
+      for (std::size_t i = 0; i < n; ++i) out[i] = float(v[i] * sd[i] + mean[i]);
+      return out;
+    };
+    example::experiment_record rec{"interp"};
+    generate_and_evaluate(sys, eval, layout, cs, denorm, f, f.out, rec);
+    finish_record(rec, cs, sys, ls);  // latent PCA coloured by l
+    for (double l : cond_l) rec.generated_colour.insert(rec.generated_colour.end(), f.generations, l);
+    rep.add(std::move(rec));
+  }
+
+  rep.write();
+  std::cout << "\nwrote " << (f.out / "report.md").string() << ", report.json, figures and adapters  [" << seconds()
+            << " s]\n";
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines appear as they are written, also in a log file
+  flags f;
+  try {
+    example::flag_parser p("cond_pdiff_fashion", "Cond P-Diff on Fashion-MNIST: tasks, styles and held-out interpolations");
+    p.add("--out", f.out, "output folder");
+    p.add("--data", f.data, "Fashion-MNIST folder (apt-get install dataset-fashion-mnist)");
+    p.add("--experiments", f.experiments, "comma-separated subset of tasks,styles,interp");
+    p.add("--lora", f.lora, "LoRA rank,alpha: 1,8 | 2,8 | 4,16 | 16,32");
+    p.add("--seed", f.seed, "seed of everything random");
+    p.add("--train-images", f.train_images, "training images per task");
+    p.add("--test-images", f.test_images, "test images per task");
+    p.add("--pretrain-epochs", f.pretrain_epochs, "base MLP epochs");
+    p.add("--finetune-epochs", f.finetune_epochs, "LoRA epochs per condition");
+    p.add("--checkpoints", f.checkpoints, "K: LoRA checkpoints collected per condition (last K steps)");
+    p.add("--generations", f.generations, "N: LoRAs generated per condition");
+    p.add("--ae-steps", f.ae_steps, "parameter autoencoder training steps");
+    p.add("--diffusion-steps", f.diffusion_steps, "diffusion training steps");
+    p.add("--batch", f.batch, "batch size of both trainers");
+    p.add("--ddim-steps", f.ddim_steps, "0: DDPM over 1000 steps; S > 0: DDIM with S steps");
+    p.add("--interp-values", f.interp_values, "values of l in the interpolation experiment");
+    p.add("--interp-heldout", f.interp_heldout, "held-out values of l generated for");
+    p.add_switch("--quick", f.quick, "a few-minute run (smaller everything; for CI)");
+    if (!p.parse(argc, argv)) return 0;  // --help
+    if (f.quick) {
+      f.train_images = std::min<std::size_t>(f.train_images, 4000);
+      f.test_images = std::min<std::size_t>(f.test_images, 1000);
+      f.pretrain_epochs = 2;
+      f.finetune_epochs = 2;
+      f.checkpoints = std::min<std::size_t>(f.checkpoints, 16);
+      f.generations = std::min<std::size_t>(f.generations, 4);
+      f.ae_steps = std::min<std::size_t>(f.ae_steps, 400);
+      f.diffusion_steps = std::min<std::size_t>(f.diffusion_steps, 400);
+      f.interp_values = std::min<std::size_t>(f.interp_values, 200);
+      f.interp_heldout = std::min<std::size_t>(f.interp_heldout, 5);
+    }
+    if (f.lora == "1,8") return run<1, std::ratio<8>>(f);
+    if (f.lora == "2,8") return run<2, std::ratio<8>>(f);
+    if (f.lora == "4,16") return run<4, std::ratio<16>>(f);
+    if (f.lora == "16,32") return run<16, std::ratio<32>>(f);
+    throw config_error("cond_pdiff_fashion: --lora must be one of 1,8 2,8 4,16 16,32 (got '" + f.lora + "')");
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}

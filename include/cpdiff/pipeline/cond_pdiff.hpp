@@ -1,0 +1,131 @@
+#pragma once
+// cond_pdiff: stages 4-6 of Cond P-Diff (SPEC.md) around a parameter autoencoder, a conditional denoiser
+// and a condition encoder chosen by the caller:
+//
+//   cond_pdiff sys(ae, unet, encoder, schedule);
+//   sys.train_autoencoder(vectors [M, n], ae_options);          // normalised LoRA vectors, no conditions
+//   sys.train_diffusion(condition rows [M, D_in], dm_options);  // on the clean latents E(x)
+//   auto v = sys.generate(condition row [D_in], count, rng);    // normalised vectors [count, n]
+//
+// Normalisation (z-score) and unflattening stay with the caller (data::lora_collection), since which
+// statistics to de-normalise with depends on the experiment (per condition, or shared for conditions
+// never seen in training).
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "cpdiff/diffusion/ddim_sampler.hpp"
+#include "cpdiff/diffusion/ddpm_sampler.hpp"
+#include "cpdiff/diffusion/noise_schedule.hpp"
+#include "cpdiff/train/autoencoder_trainer.hpp"
+#include "cpdiff/train/diffusion_trainer.hpp"
+
+namespace cpdiff::pipeline {
+
+struct sampler_options {
+  std::size_t ddim_steps = 0;  // 0: DDPM ancestral over all T steps (the paper's); > 0: DDIM with this many
+  double ddim_eta = 0.0;
+};
+
+template <class AE, class Denoiser, class CondEncoder>
+class cond_pdiff {
+ public:
+  using T = typename AE::value_type;
+  using B = typename AE::backend_type;
+  using hview = tensor_view<const T, host_space>;
+
+  cond_pdiff(AE& ae, Denoiser& net, CondEncoder& enc, diffusion::noise_schedule schedule)
+      : ae_(ae), net_(net), enc_(enc), schedule_(std::move(schedule)) {}
+
+  // Stage 4: the parameter autoencoder on normalised vectors [M, n]. Returns the final reconstruction MSE.
+  double train_autoencoder(hview vectors, const train::train_options& o) {
+    ae_trainer_ = std::make_unique<train::autoencoder_trainer<AE>>(ae_, vectors, o);
+    ae_trainer_->run();
+    if (auto* e = ae_trainer_->ema()) e->swap_in();  // evaluate and encode with the averaged weights
+    ae_.set_training(false);
+    const double mse = ae_trainer_->evaluate();
+    latents_ = encode(vectors);
+    return mse;
+  }
+
+  // Clean latents E(x) [M, C, L] of vectors [M, n] (host), in batches.
+  tensor<T, cpu> encode(hview vectors, std::size_t batch = 256) {
+    const std::size_t m = vectors.dim(0), n = vectors.dim(1);
+    tensor<T, cpu> out;
+    for (std::size_t b = 0; b < m; b += batch) {
+      const std::size_t k = std::min(batch, m - b);
+      tensor<T, B> x({k, n});
+      from_host(x.backend(), std::span<const T>(vectors.data() + b * n, k * n), x.view());
+      auto z = ae_.encode(x.cview());
+      if (b == 0) {
+        shape s = z.shape();
+        s[0] = m;
+        out.resize(s);
+      }
+      const auto h = to_host(x.backend(), z);
+      std::copy(h.begin(), h.end(), out.data() + b * (z.size() / k));
+    }
+    return out;
+  }
+
+  // Stage 5: the conditional latent diffusion on the latents of the vectors given to train_autoencoder,
+  // one condition row per vector [M, D_in]. Returns the mean loss of the last 10% of steps.
+  double train_diffusion(hview condition_rows, const train::train_options& o) {
+    CPDIFF_CHECK(latents_.size() > 0, config_error, "pipeline::cond_pdiff::train_diffusion",
+                 "train the autoencoder first (no latents yet)");
+    dm_trainer_ = std::make_unique<train::diffusion_trainer<Denoiser, CondEncoder>>(
+        net_, enc_, schedule_, latents_.cview(), train::condition_set<T>::per_sample(condition_rows), o);
+    const std::size_t total = o.steps, tail = std::max<std::size_t>(1, total / 10);
+    dm_trainer_->run(total - tail);
+    const double last = dm_trainer_->run(tail);
+    if (auto* e = dm_trainer_->ema()) e->swap_in();  // sample with the EMA of the denoiser (p-diff)
+    return last;
+  }
+
+  // Stage 6: `count` normalised vectors [count, n] for one condition row [D_in].
+  std::vector<T> generate(std::span<const T> condition_row, std::size_t count, rng& g, const sampler_options& s = {}) {
+    const std::size_t d_in = condition_row.size();
+    tensor<T, B> rows({count, d_in});
+    std::vector<T> rep(count * d_in);
+    for (std::size_t i = 0; i < count; ++i) std::copy(condition_row.begin(), condition_row.end(), rep.begin() + i * d_in);
+    from_host(rows.backend(), std::span<const T>(rep), rows.view());
+    auto features = enc_.forward(rows.cview());
+    tensor<T, B> feat(features.shape());
+    copy(feat.backend(), features, feat.view());
+    auto eps_model = [&](tensor_view<const T, memory_space_t<B>> x, auto t) { return net_.forward(x, t, feat.cview()); };
+    shape zs = latents_.shape();
+    zs[0] = count;
+    tensor_view<const T, memory_space_t<B>> z;
+    if (s.ddim_steps == 0) {
+      if (!ddpm_) ddpm_.emplace(schedule_);
+      z = ddpm_->sample(eps_model, zs, g);
+    } else {
+      ddim_.emplace(schedule_, diffusion::ddim_sampler_options{.steps = s.ddim_steps, .eta = s.ddim_eta});
+      z = ddim_->sample(eps_model, zs, g);
+    }
+    last_latents_ = to_host(feat.backend(), z);
+    return to_host(feat.backend(), ae_.decode(z));
+  }
+  // The latents [count, C, L] of the last generate() call (host), e.g. for a PCA beside the training latents.
+  const std::vector<T>& last_latents() const { return last_latents_; }
+
+  const tensor<T, cpu>& latents() const { return latents_; }
+  train::autoencoder_trainer<AE>* autoencoder_trainer() { return ae_trainer_.get(); }
+  train::diffusion_trainer<Denoiser, CondEncoder>* diffusion_trainer() { return dm_trainer_.get(); }
+
+ private:
+  AE& ae_;
+  Denoiser& net_;
+  CondEncoder& enc_;
+  diffusion::noise_schedule schedule_;
+  std::unique_ptr<train::autoencoder_trainer<AE>> ae_trainer_;
+  std::unique_ptr<train::diffusion_trainer<Denoiser, CondEncoder>> dm_trainer_;
+  tensor<T, cpu> latents_;
+  std::vector<T> last_latents_;
+  std::optional<diffusion::ddpm_sampler<T, B>> ddpm_;
+  std::optional<diffusion::ddim_sampler<T, B>> ddim_;
+};
+
+}  // namespace cpdiff::pipeline
