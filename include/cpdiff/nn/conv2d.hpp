@@ -15,13 +15,17 @@
 #include "cpdiff/backend/cpu/conv.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/tensor/parameter_store.hpp"
+#include "cpdiff/nn/weight_bias.hpp"
 #include "cpdiff/tensor/tensor.hpp"
 
 namespace cpdiff::nn {
 
 template <std::size_t Cin, std::size_t Cout, std::size_t K, class T = float, class B = cpu, std::size_t Stride = 1,
           std::size_t Pad = 0, std::size_t Dilation = 1, bool Bias = true>
-class conv2d {
+class conv2d : public weight_bias<T, B, Bias> {
+  using base = weight_bias<T, B, Bias>;
+  using base::ps_, base::be_, base::w_, base::b_;
+
   static_assert(Cin > 0 && Cout > 0, "cpdiff::nn::conv2d: Cin and Cout must be positive");
   static_assert(K > 0, "cpdiff::nn::conv2d: the kernel size K must be positive");
   static_assert(Stride > 0, "cpdiff::nn::conv2d: Stride must be positive (1 for no striding)");
@@ -41,20 +45,8 @@ class conv2d {
 
   // PyTorch's default init: W and b ~ U(-1/sqrt(Cin*K*K), 1/sqrt(Cin*K*K)) (kaiming_uniform with a = sqrt(5)).
   conv2d(parameter_store<T, B>& ps, const std::string& name, rng& g, bool trainable = true)
-      : ps_(&ps), be_(ps.backend()) {
-    w_ = ps.add(name + ".weight", {Cout, Cin, K, K}, trainable);
-    const T bound = T(1) / std::sqrt(T(Cin * K * K));
-    fill_uniform(be_, ps.value(w_), -bound, bound, g.seed, g.take_stream());
-    if constexpr (Bias) {
-      b_ = ps.add(name + ".bias", {Cout}, trainable);
-      fill_uniform(be_, ps.value(b_), -bound, bound, g.seed, g.take_stream());
-    }
-  }
+      : base(ps, name, g, {Cout, Cin, K, K}, Cout, Cin * K * K, trainable) {}
 
-  view weight() { return ps_->value(w_); }
-  view bias() requires Bias { return ps_->value(b_); }
-  param_id weight_id() const { return w_; }
-  param_id bias_id() const requires Bias { return b_; }
   // A hint to the backend (conv_geometry.hpp): automatic by default; the CPU backend always uses im2col + GEMM.
   void set_algorithm(conv_algorithm a) { algo_ = a; }
 
@@ -73,9 +65,7 @@ class conv2d {
     g_.algo = algo_;
     work_.resize({conv_workspace_size(be_, g_)});
     // y_n [Cout, Hout*Wout] = Wt [Cout, Cin*K*K] col(x_n) + b   (im2col + GEMM per sample)
-    const T* b = nullptr;
-    if constexpr (Bias) b = ps_->value(b_).data();
-    conv_forward(be_, g_, x.data(), ps_->value(w_).data(), b, y_.data(), work_.data(), work_.size());
+    conv_forward(be_, g_, x.data(), ps_->value(w_).data(), this->bias_data(), y_.data(), work_.data(), work_.size());
     return y_.cview();
   }
 
@@ -85,11 +75,11 @@ class conv2d {
     expect_shape(dy, y_.shape(), where, "dy [N, Cout, Hout, Wout]");
     work_.resize({conv_workspace_size(be_, g_)});
     // dWt [Cout, Cin, K, K] += sum_n dy_n col(x_n)^T
-    if (ps_->entry(w_).trainable)
+    if (this->weight_trainable())
       conv_backward_weight(be_, g_, x_.data(), dy.data(), ps_->grad(w_).data(), work_.data(), work_.size());
     // db [Cout] += sum_{n, i, j} dy[n, :, i, j]
     if constexpr (Bias)
-      if (ps_->entry(b_).trainable)
+      if (this->bias_trainable())
         conv_bias_backward(be_, g_.n, Cout, g_.out_plane(), dy.data(), ps_->grad(b_).data());
     // dx [N, Cin, H, W] = col2im(Wt^T dy_n)
     dx_.resize(x_.shape());
@@ -97,16 +87,7 @@ class conv2d {
     return dx_.cview();
   }
 
-  template <class F>
-  void for_each_parameter(F&& f) {
-    f(ps_->entry(w_), ps_->value(w_), ps_->grad(w_));
-    if constexpr (Bias) f(ps_->entry(b_), ps_->value(b_), ps_->grad(b_));
-  }
-
  private:
-  parameter_store<T, B>* ps_;
-  B be_;
-  param_id w_, b_;
   conv_algorithm algo_ = conv_algorithm::automatic;
   conv_geometry g_;
   cview x_;

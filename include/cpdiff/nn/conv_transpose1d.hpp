@@ -16,13 +16,17 @@
 #include "cpdiff/backend/cpu/conv.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/tensor/parameter_store.hpp"
+#include "cpdiff/nn/weight_bias.hpp"
 #include "cpdiff/tensor/tensor.hpp"
 
 namespace cpdiff::nn {
 
 template <std::size_t Cin, std::size_t Cout, std::size_t K, class T = float, class B = cpu, std::size_t Stride = 1,
           std::size_t Pad = 0, std::size_t OutputPadding = 0, std::size_t Dilation = 1, bool Bias = true>
-class conv_transpose1d {
+class conv_transpose1d : public weight_bias<T, B, Bias> {
+  using base = weight_bias<T, B, Bias>;
+  using base::ps_, base::be_, base::w_, base::b_;
+
   static_assert(Cin > 0 && Cout > 0, "cpdiff::nn::conv_transpose1d: Cin and Cout must be positive");
   static_assert(K > 0, "cpdiff::nn::conv_transpose1d: the kernel size K must be positive");
   static_assert(Stride > 0, "cpdiff::nn::conv_transpose1d: Stride must be positive (1 for no striding)");
@@ -47,20 +51,8 @@ class conv_transpose1d {
   // PyTorch's default init with ITS fan-in for a transposed weight [Cin, Cout, K]: weight.size(1) * K = Cout*K,
   // so W and b ~ U(-1/sqrt(Cout*K), 1/sqrt(Cout*K)).
   conv_transpose1d(parameter_store<T, B>& ps, const std::string& name, rng& g, bool trainable = true)
-      : ps_(&ps), be_(ps.backend()) {
-    w_ = ps.add(name + ".weight", {Cin, Cout, K}, trainable);
-    const T bound = T(1) / std::sqrt(T(Cout * K));
-    fill_uniform(be_, ps.value(w_), -bound, bound, g.seed, g.take_stream());
-    if constexpr (Bias) {
-      b_ = ps.add(name + ".bias", {Cout}, trainable);
-      fill_uniform(be_, ps.value(b_), -bound, bound, g.seed, g.take_stream());
-    }
-  }
+      : base(ps, name, g, {Cin, Cout, K}, Cout, Cout * K, trainable) {}
 
-  view weight() { return ps_->value(w_); }
-  view bias() requires Bias { return ps_->value(b_); }
-  param_id weight_id() const { return w_; }
-  param_id bias_id() const requires Bias { return b_; }
   // A hint to the backend (conv_geometry.hpp): automatic by default; the CPU backend always uses im2col + GEMM.
   void set_algorithm(conv_algorithm a) { algo_ = a; }
 
@@ -90,11 +82,11 @@ class conv_transpose1d {
     expect_shape(dy, y_.shape(), where, "dy [N, Cout, Lout]");
     work_.resize({conv_workspace_size(be_, g_)});
     // dW [Cin, Cout, K] += sum_n x_n col(dy_n)^T   (the adjoint conv's weight gradient, roles swapped)
-    if (ps_->entry(w_).trainable)
+    if (this->weight_trainable())
       conv_backward_weight(be_, g_, dy.data(), x_.data(), ps_->grad(w_).data(), work_.data(), work_.size());
     // db [Cout] += sum_{n, l} dy[n, :, l]
     if constexpr (Bias)
-      if (ps_->entry(b_).trainable) conv_bias_backward(be_, g_.n, Cout, g_.in_w, dy.data(), ps_->grad(b_).data());
+      if (this->bias_trainable()) conv_bias_backward(be_, g_.n, Cout, g_.in_w, dy.data(), ps_->grad(b_).data());
     // dx [N, Cin, L] = W col(dy_n)   (the adjoint conv's forward, no bias)
     dx_.resize(x_.shape());
     conv_forward(be_, g_, dy.data(), ps_->value(w_).data(), static_cast<const T*>(nullptr), dx_.data(),
@@ -102,16 +94,7 @@ class conv_transpose1d {
     return dx_.cview();
   }
 
-  template <class F>
-  void for_each_parameter(F&& f) {
-    f(ps_->entry(w_), ps_->value(w_), ps_->grad(w_));
-    if constexpr (Bias) f(ps_->entry(b_), ps_->value(b_), ps_->grad(b_));
-  }
-
  private:
-  parameter_store<T, B>* ps_;
-  B be_;
-  param_id w_, b_;
   conv_algorithm algo_ = conv_algorithm::automatic;
   conv_geometry g_;  // of the adjoint conv: c_in = Cout, in_w = Lout, c_out = Cin, out_w = L
   cview x_;

@@ -10,12 +10,16 @@
 #include "cpdiff/backend/policy.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/tensor/parameter_store.hpp"
+#include "cpdiff/nn/weight_bias.hpp"
 #include "cpdiff/tensor/tensor.hpp"
 
 namespace cpdiff::nn {
 
 template <std::size_t In, std::size_t Out, class T = float, class B = cpu, bool Bias = true>
-class linear {
+class linear : public weight_bias<T, B, Bias> {
+  using base = weight_bias<T, B, Bias>;
+  using base::ps_, base::be_, base::w_, base::b_;
+
   static_assert(In > 0 && Out > 0, "cpdiff::nn::linear: In and Out must be positive (or cpdiff::dynamic)");
   static constexpr bool is_dynamic = In == dynamic || Out == dynamic;
 
@@ -34,24 +38,10 @@ class linear {
   // Sizes at run time; each must equal the template's unless that one is dynamic.
   linear(parameter_store<T, B>& ps, const std::string& name, rng& g, std::size_t in, std::size_t out,
          bool trainable = true)
-      : ps_(&ps), be_(ps.backend()), in_(in), out_(out) {
-    CPDIFF_CHECK(in > 0 && out > 0 && (In == dynamic || In == in) && (Out == dynamic || Out == out), config_error,
-                 "nn::linear", "'", name, "': sizes ", in, " -> ", out, " do not fit the layer's template sizes");
-    w_ = ps.add(name + ".weight", {out_, in_}, trainable);
-    const T bound = T(1) / std::sqrt(T(in_));
-    fill_uniform(be_, ps.value(w_), -bound, bound, g.seed, g.take_stream());
-    if constexpr (Bias) {
-      b_ = ps.add(name + ".bias", {out_}, trainable);
-      fill_uniform(be_, ps.value(b_), -bound, bound, g.seed, g.take_stream());
-    }
-  }
+      : base(ps, name, g, {out, in}, out, checked_in(in, out, name), trainable), in_(in), out_(out) {}
 
   std::size_t in() const { return in_; }
   std::size_t out() const { return out_; }
-  view weight() { return ps_->value(w_); }
-  view bias() requires Bias { return ps_->value(b_); }
-  param_id weight_id() const { return w_; }
-  param_id bias_id() const requires Bias { return b_; }
 
   cview forward(cview x) {
     CPDIFF_CHECK(x.rank() >= 1 && x.dim(x.rank() - 1) == in_, shape_error, "nn::linear::forward",
@@ -72,7 +62,7 @@ class linear {
     CPDIFF_CHECK(dy.size() == y_.size(), shape_error, "nn::linear::backward", "dy: expected shape ", y_.shape(),
                  ", got ", dy.shape());
     const std::size_t rows = dy.size() / out_;
-    const bool train = ps_->entry(w_).trainable;
+    const bool train = this->weight_trainable();
     // dW[out, in] += dy^T x ; db[out] += sum_rows dy
     if (train) {
       gemm(be_, ops::trans::yes, ops::trans::no, out_, in_, rows, T(1), dy.data(), out_, x_.data(), in_, T(1),
@@ -86,17 +76,14 @@ class linear {
     return dx_.cview();
   }
 
-  template <class F>
-  void for_each_parameter(F&& f) {
-    f(ps_->entry(w_), ps_->value(w_), ps_->grad(w_));
-    if constexpr (Bias) f(ps_->entry(b_), ps_->value(b_), ps_->grad(b_));
-  }
-
  private:
-  parameter_store<T, B>* ps_;
-  B be_;
+  // in, once the sizes are known to fit (checked before anything is registered in the store).
+  static std::size_t checked_in(std::size_t in, std::size_t out, const std::string& name) {
+    CPDIFF_CHECK(in > 0 && out > 0 && (In == dynamic || In == in) && (Out == dynamic || Out == out), config_error,
+                 "nn::linear", "'", name, "': sizes ", in, " -> ", out, " do not fit the layer's template sizes");
+    return in;
+  }
   std::size_t in_, out_;
-  param_id w_, b_;
   cview x_;
   tensor<T, B> y_, dx_;
 };
