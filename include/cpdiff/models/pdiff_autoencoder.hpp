@@ -22,6 +22,7 @@
 #include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/models/conv_block.hpp"
 #include "cpdiff/models/noise_mix.hpp"
+#include "cpdiff/models/row_padding.hpp"
 #include "cpdiff/nn/activation.hpp"
 #include "cpdiff/nn/conv1d.hpp"
 #include "cpdiff/nn/conv_transpose1d.hpp"
@@ -173,28 +174,19 @@ class pdiff_autoencoder {
     expect_rank(x, 2, where, "input [N, n]");
     expect_dim(x, 1, n_, where, "input [N, n]");
     expect_nonempty(x, where, "input [N, n]");
-    const std::size_t lp = padded_size();
-    padded_.resize({x.dim(0), 1, lp});
-    fill(be_, padded_.view(), T(0));
-    copy_rows(be_, x.data(), n_, padded_.data(), lp, x.dim(0), n_);
-    return padded_.cview();
+    return pad_rows(be_, x, n_, padded_size(), padded_);
   }
   // [N, 1, Lout] -> [N, n]
   cview crop(cview y) {
     CPDIFF_CHECK(y.dim(2) >= n_, shape_error, "models::pdiff_autoencoder::decode", "decoder output ", y.shape(),
                  " is shorter than n = ", n_, " (latent shape wrong for this model?)");
     dec_len_ = y.dim(2);
-    recon_.resize({y.dim(0), n_});
-    copy_rows(be_, y.data(), dec_len_, recon_.data(), n_, y.dim(0), n_);
-    return recon_.cview();
+    return crop_rows(be_, y, n_, recon_);
   }
   // d[N, n] -> d[N, 1, Lout] with zeros in the cropped tail.
   cview uncrop(cview d) {
     expect_shape(d, recon_.shape(), "models::pdiff_autoencoder::backward_train", "d(reconstruction)");
-    duncrop_.resize({d.dim(0), 1, dec_len_});
-    fill(be_, duncrop_.view(), T(0));
-    copy_rows(be_, d.data(), n_, duncrop_.data(), dec_len_, d.dim(0), n_);
-    return duncrop_.cview();
+    return pad_rows(be_, d, n_, dec_len_, duncrop_);
   }
 
   std::size_t n_;

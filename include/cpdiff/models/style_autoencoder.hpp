@@ -35,6 +35,7 @@
 #include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/models/conv_block.hpp"
 #include "cpdiff/models/noise_mix.hpp"
+#include "cpdiff/models/row_padding.hpp"
 #include "cpdiff/nn/activation.hpp"
 #include "cpdiff/nn/batch_norm1d.hpp"
 #include "cpdiff/nn/conv1d.hpp"
@@ -171,10 +172,7 @@ class style_autoencoder {
     expect_shape(drecon, recon_.shape(), where, "d(reconstruction)");
     const std::size_t n = drecon.dim(0);
     // d out [N, 1, Lp]: zeros in the padded tail
-    dpad_.resize({n, 1, padded_size()});
-    fill(be_, dpad_.view(), T(0));
-    copy_rows(be_, drecon.data(), n_, dpad_.data(), padded_size(), n, n_);
-    cview d = decoder_.backward(dpad_.cview());                         // d unflatten [N, c, m]
+    cview d = decoder_.backward(pad_rows(be_, drecon, n_, padded_size(), dpad_));  // d unflatten [N, c, m]
     d = dec_fc_.backward(d.reshape({n, bottom_size(n_)}));              // d z~ [N, latent]
     if (opt_.clamp_latent) d = clamp_.backward(d);
     dlatent_.resize(d.shape());
@@ -207,21 +205,14 @@ class style_autoencoder {
   cview decode_latent(cview z) {
     const std::size_t n = z.dim(0);
     cview h = dec_fc_.forward(z).reshape({n, bottom_channels, bottom_length(n_)});
-    cview y = decoder_.forward(h);  // [N, 1, Lp]
-    recon_.resize({n, n_});
-    copy_rows(be_, y.data(), padded_size(), recon_.data(), n_, n, n_);
-    return recon_.cview();
+    return crop_rows(be_, decoder_.forward(h), n_, recon_);  // [N, 1, Lp] -> [N, n]
   }
   // [N, n] -> [N, 1, Lp], zeros after n.
   cview pad(cview x, const char* where) {
     expect_rank(x, 2, where, "input [N, n]");
     expect_dim(x, 1, n_, where, "input [N, n]");
     expect_nonempty(x, where, "input [N, n]");
-    const std::size_t lp = padded_size();
-    padded_.resize({x.dim(0), 1, lp});
-    fill(be_, padded_.view(), T(0));
-    copy_rows(be_, x.data(), n_, padded_.data(), lp, x.dim(0), n_);
-    return padded_.cview();
+    return pad_rows(be_, x, n_, padded_size(), padded_);
   }
 
   std::size_t n_;
