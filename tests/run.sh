@@ -8,7 +8,9 @@ build=${CPDIFF_BUILD_DIR:-$root/build}
 jobs=${CPDIFF_JOBS:-$(nproc)}
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build "$build" -j "$jobs"
-ctest --test-dir "$build" --output-on-failure -j "$jobs"
+# ctest runs the test programs side by side, one core each: OpenMP teams of two in two programs at once
+# would spin-wait on each other's cores (minutes instead of seconds).
+OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} ctest --test-dir "$build" --output-on-failure -j "$jobs"
 # The consumer project: proves the installed package config works.
 cmake --install "$build" --prefix "$build/_install" > /dev/null
 cmake -S "$root/tests/consumer" -B "$build/_consumer" -G Ninja -DCMAKE_PREFIX_PATH="$build/_install"
