@@ -257,6 +257,18 @@ inline void check_loop(const loop_settings& s, std::size_t n, const char* where)
   optim::validate(s.opt);
 }
 
+// The loop settings of a pretrain_config or finetune_config, after checking the data and the settings.
+template <class M, class Config>
+loop_settings checked_settings(const labelled_images& train, const labelled_images& test, const Config& c,
+                               const char* what, const char* where) {
+  check_data<M>(train, where, "training");
+  check_data<M>(test, where, "test");
+  const loop_settings s{what,          c.epochs,   c.batch_size, {.lr = c.lr, .weight_decay = c.weight_decay},
+                        c.warmup_ratio, derive_seed(c.seed, 2), c.evaluate_each_epoch, c.log_every, c.log};
+  check_loop(s, train.size(), where);
+  return s;
+}
+
 }  // namespace detail
 
 // Trains the base (weights and biases of every layer) on `train`, the LoRA path off (B = 0); evaluates on
@@ -265,18 +277,7 @@ template <lora_classifier M>
 train_result pretrain_base(M& m, const labelled_images& train, const labelled_images& test,
                            const pretrain_config& c = {}) {
   constexpr const char* where = "lora::pretrain_base";
-  detail::check_data<M>(train, where, "training");
-  detail::check_data<M>(test, where, "test");
-  const detail::loop_settings s{"pretrain",
-                                c.epochs,
-                                c.batch_size,
-                                {.lr = c.lr, .weight_decay = c.weight_decay},
-                                c.warmup_ratio,
-                                detail::derive_seed(c.seed, 2),
-                                c.evaluate_each_epoch,
-                                c.log_every,
-                                c.log};
-  detail::check_loop(s, train.size(), where);
+  const detail::loop_settings s = detail::checked_settings<M>(train, test, c, "pretrain", where);
   m.reset_lora(detail::derive_seed(c.seed, 1));
   m.set_mode(models::mlp_mode::pretrain);
   train_result r;
@@ -295,18 +296,7 @@ template <lora_classifier M>
 train_result finetune_lora(M& m, const labelled_images& train, const labelled_images& test,
                            const finetune_config& c = {}) {
   constexpr const char* where = "lora::finetune_lora";
-  detail::check_data<M>(train, where, "training");
-  detail::check_data<M>(test, where, "test");
-  const detail::loop_settings s{"finetune",
-                                c.epochs,
-                                c.batch_size,
-                                {.lr = c.lr, .weight_decay = c.weight_decay},
-                                c.warmup_ratio,
-                                detail::derive_seed(c.seed, 2),
-                                c.evaluate_each_epoch,
-                                c.log_every,
-                                c.log};
-  detail::check_loop(s, train.size(), where);
+  const detail::loop_settings s = detail::checked_settings<M>(train, test, c, "finetune", where);
   const std::size_t total = detail::total_steps(train.size(), s);
   CPDIFF_CHECK(c.collect_last <= total, config_error, where, "collect_last (", c.collect_last,
                ") exceeds the run's ", total, " optimiser steps (", c.epochs, " epochs of ", train.size(),
