@@ -1,12 +1,10 @@
 #include <string>
 #include <vector>
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
 
 #include "cpdiff/nn/conv2d.hpp"
 #include "support/fixtures.hpp"
+#include "support/omp_threads.hpp"
 #include "support/gradcheck.hpp"
 
 using namespace cpdiff;
@@ -47,24 +45,6 @@ direct_result direct_conv2d(const_view<double> x, const_view<double> w, const_vi
   return res;
 }
 
-// Sets the OpenMP thread count for one scope and restores it after.
-struct omp_threads {
-  int saved = 1;
-  explicit omp_threads(int n) {
-#if defined(_OPENMP)
-    saved = omp_get_max_threads();
-    omp_set_num_threads(n);
-#else
-    (void)n;
-#endif
-  }
-  ~omp_threads() {
-#if defined(_OPENMP)
-    omp_set_num_threads(saved);
-#endif
-  }
-};
-
 template <class L>
 void check_fixture(const std::string& name) {
   INFO("fixture " << name);
@@ -79,16 +59,7 @@ void check_fixture(const std::string& name) {
   parameter_store<double, cpu> ps;
   rng g{3};
   L conv(ps, "conv", g);
-  f.load_into("weight", conv.weight());
-  f.load_into("bias", conv.bias());
-  const auto x = f.tensor("x"), dy = f.tensor("dy");
-  const_view<double> y = conv.forward(x.cview());
-  testing::require_close(y, f.tensor("y").cview(), 1e-10, name + ": y");
-  ops::fill(cpu{}, ps.grads(), 0.0);
-  const_view<double> dx = conv.backward(dy.cview());
-  testing::require_close(dx, f.tensor("dx").cview(), 1e-10, name + ": dx");
-  testing::require_close(ps.grad(conv.weight_id()), f.tensor("dweight").cview(), 1e-10, name + ": dweight");
-  testing::require_close(ps.grad(conv.bias_id()), f.tensor("dbias").cview(), 1e-10, name + ": dbias");
+  testing::check_weight_bias_parity(conv, ps, f, name);
 }
 
 }  // namespace
@@ -127,7 +98,7 @@ TEST_CASE("conv2d: matches the direct definition with column tiles that split ro
   rng g{11};
   nn::conv2d<32, 6, 3, double, cpu, 2, 1, 2> conv(ps, "c", g);
   for (int threads : {1, 3}) {
-    omp_threads scope(threads);
+    testing::omp_threads scope(threads);
     for (std::size_t n : {1, 3}) {
       INFO(threads << " threads, batch " << n);
       const conv_geometry geo = conv2d_geometry(n, 32, 6, 101, 101, 3, 2, 1, 2);
