@@ -39,6 +39,7 @@
 #include "cpdiff/models/lora_mlp.hpp"
 #include "cpdiff/models/bottom_unet.hpp"
 #include "cpdiff/models/condition_encoders.hpp"
+#include "cpdiff/models/mlp_denoiser.hpp"
 #include "cpdiff/models/style_autoencoder.hpp"
 #include "cpdiff/data/image_styles.hpp"
 #include "cpdiff/data/lora_collection.hpp"
