@@ -60,7 +60,8 @@ struct elu_fn {
   template <class T>
   CPDIFF_HD T value(T x) const { return x > T(0) ? x : alpha<T>() * std::expm1(x); }
   template <class T>
-  CPDIFF_HD T derivative(T x, T) const { return x > T(0) ? T(1) : alpha<T>() * std::exp(x); }
+  // alpha e^x = y + alpha for x <= 0: from the output, no second exponential.
+  CPDIFF_HD T derivative(T x, T y) const { return x > T(0) ? T(1) : y + alpha<T>(); }
 };
 
 // y = x sigmoid(x); f'(x) = s (1 + x (1 - s)) with s = sigmoid(x).
