@@ -106,6 +106,27 @@ TEST_CASE("style_autoencoder: gradcheck with the optional latent clamp", "[model
   train_gradcheck<tiny_style>({0.01, 0.3, true}, 9, 2);  // Lp 16 again, n not a divisor
 }
 
+TEST_CASE("style_autoencoder: gradcheck with the Tanh-bounded latent and the clamp", "[models][style_ae]") {
+  train_gradcheck<tiny_style>({0.01, 0.2, true, true}, 13, 3);
+}
+
+TEST_CASE("style_autoencoder: tanh_latent bounds encode() to (-1, 1) and is off by default", "[models][style_ae]") {
+  using ae_t = models::style_autoencoder<tiny_style, double>;
+  CHECK_FALSE(ae_t::options{}.tanh_latent);
+  ae_t linear(16, 3, {0.0, 0.1, false, false}), bounded(16, 3, {0.0, 0.1, true, true});  // same seed: same weights
+  tensor<double, cpu> x({4, 16});
+  ops::fill_normal(cpu{}, x.view(), 0.0, 30.0, 2, 0);  // large inputs: the Linear's output leaves [-1, 1]
+  const auto zl = linear.encode(x.cview());
+  const std::vector<double> a(zl.data(), zl.data() + zl.size());
+  const auto zb = bounded.encode(x.cview());
+  double peak = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    CHECK(zb.data()[i] == Approx(std::tanh(a[i])).margin(1e-12));
+    peak = std::max(peak, std::abs(a[i]));
+  }
+  CHECK(peak > 1.0);  // the check above would not see a missing Tanh otherwise
+}
+
 TEST_CASE("style_autoencoder: the clamp is off by default and bounds the noisy latent when on", "[models][style_ae]") {
   using ae_t = models::style_autoencoder<tiny_style, double>;
   CHECK_FALSE(ae_t::options{}.clamp_latent);

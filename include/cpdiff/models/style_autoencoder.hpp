@@ -24,7 +24,11 @@
 // Training adds noise as pdiff_autoencoder does (SPEC.md step 4): x~ = (1-a) x + a eps, z~ = (1-b) z + b eps'.
 // The clamp of z~ to [-1, 1] is an option, OFF by default: this latent is a Linear output, not Tanh-bounded,
 // so clamping it would cut the signal, not the noise. (Diffusion on these latents should then not clip x0 /
-// x_t to [-1, 1] either, or the latents should be rescaled first.)
+// x_t to [-1, 1] either, or the latents should be rescaled first: pipeline::cond_pdiff does.)
+// An unbounded latent has a catch: the encoder can grow z until the fixed noise b eps is negligible, and the
+// decoder then tolerates only errors of about b in a latent spread over a far larger range (seen: max |z| 41
+// for b = 0.1), more precision than a diffusion model delivers. Option `tanh_latent` bounds z with a Tanh
+// after the Linear, as p-diff's encoder ends, so the noise keeps its meaning; use it with clamp_latent.
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -116,6 +120,7 @@ class style_autoencoder {
     double input_noise = 0.001;  // a: x~ = (1-a) x + a eps
     double latent_noise = 0.1;   // b: z~ = (1-b) z + b eps
     bool clamp_latent = false;   // clamp z~ to [-1, 1] (pdiff_autoencoder does; see the note above)
+    bool tanh_latent = false;    // z = Tanh(Linear(...)) instead of Linear(...) (see the note above)
   };
 
   // Shape arithmetic without a model (the paper's preset is too large to build in a test).
@@ -177,7 +182,9 @@ class style_autoencoder {
     if (opt_.clamp_latent) d = clamp_.backward(d);
     dlatent_.resize(d.shape());
     latent_mix_.backward(be_, d, dlatent_.view(), T(opt_.latent_noise));  // d z = (1 - b) d z~
-    d = enc_fc_.backward(dlatent_.cview());                             // d flatten [N, c m]
+    d = dlatent_.cview();
+    if (opt_.tanh_latent) d = bound_.backward(d);
+    d = enc_fc_.backward(d);  // d flatten [N, c m]
     encoder_.backward(d.reshape({n, bottom_channels, bottom_length(n_)}));
   }
 
@@ -199,7 +206,8 @@ class style_autoencoder {
   // [N, 1, Lp] -> z [N, latent]
   cview encode_padded(cview xp) {
     cview h = encoder_.forward(xp);  // [N, c_{D-1}, m]
-    return enc_fc_.forward(h.reshape({xp.dim(0), bottom_size(n_)}));
+    cview z = enc_fc_.forward(h.reshape({xp.dim(0), bottom_size(n_)}));
+    return opt_.tanh_latent ? bound_.forward(z) : z;
   }
   // z [N, latent] -> [N, n]
   cview decode_latent(cview z) {
@@ -225,6 +233,7 @@ class style_autoencoder {
   nn::linear<Config::latent, dynamic, T, B> dec_fc_;
   typename stacks::decoder decoder_;
   nn::hardtanh<T, B> clamp_;
+  nn::tanh_layer<T, B> bound_;
   noise_mix<T, B> input_mix_, latent_mix_;
   tensor<T, B> padded_, noisy_x_, noisy_z_, dlatent_, recon_, dpad_;
 };

@@ -10,6 +10,13 @@
 // Normalisation (z-score) and unflattening stay with the caller (data::lora_collection), since which
 // statistics to de-normalise with depends on the experiment (per condition, or shared for conditions
 // never seen in training).
+//
+// Latent scale: the samplers clip x0 and x_t to [-1, 1] (SPEC.md, for Tanh-bounded latents). A latent that is
+// a Linear output (models::style_autoencoder) is not bounded, so the diffusion runs on s * E(x) with
+// s = 1 / max|E(x)| over the training latents when that maximum exceeds 1, and generate() decodes z / s.
+// With p-diff's Tanh latents s = 1 and nothing changes. latent_scale() says which s was used.
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -44,9 +51,14 @@ class cond_pdiff {
     ae_trainer_ = std::make_unique<train::autoencoder_trainer<AE>>(ae_, vectors, o);
     ae_trainer_->run();
     if (auto* e = ae_trainer_->ema()) e->swap_in();  // evaluate and encode with the averaged weights
-    ae_.set_training(false);
+    if constexpr (requires { ae_.set_training(false); }) ae_.set_training(false);
     const double mse = ae_trainer_->evaluate();
     latents_ = encode(vectors);
+    T peak = 0;
+    for (std::size_t i = 0; i < latents_.size(); ++i) peak = std::max(peak, std::abs(latents_.data()[i]));
+    latent_scale_ = peak > T(1) ? T(1) / peak : T(1);
+    if (latent_scale_ != T(1))
+      for (std::size_t i = 0; i < latents_.size(); ++i) latents_.data()[i] *= latent_scale_;
     return mse;
   }
 
@@ -106,12 +118,21 @@ class cond_pdiff {
       z = ddim_->sample(eps_model, zs, g);
     }
     last_latents_ = to_host(feat.backend(), z);
+    if (latent_scale_ != T(1)) {
+      unscaled_.resize(z.shape());
+      copy(feat.backend(), z, unscaled_.view());
+      scale(feat.backend(), unscaled_.view(), T(1) / latent_scale_);
+      z = unscaled_.cview();
+    }
     return to_host(feat.backend(), ae_.decode(z));
   }
-  // The latents [count, C, L] of the last generate() call (host), e.g. for a PCA beside the training latents.
+  // The latents of the last generate() call (host, in the units of latents()), e.g. for a PCA beside them.
   const std::vector<T>& last_latents() const { return last_latents_; }
 
+  // The training latents s * E(x) [M, ...] the diffusion model learns (host).
   const tensor<T, cpu>& latents() const { return latents_; }
+  // s: 1, or 1 / max|E(x)| when the autoencoder's latents exceed the samplers' clip range [-1, 1].
+  T latent_scale() const { return latent_scale_; }
   train::autoencoder_trainer<AE>* autoencoder_trainer() { return ae_trainer_.get(); }
   train::diffusion_trainer<Denoiser, CondEncoder>* diffusion_trainer() { return dm_trainer_.get(); }
 
@@ -123,6 +144,8 @@ class cond_pdiff {
   std::unique_ptr<train::autoencoder_trainer<AE>> ae_trainer_;
   std::unique_ptr<train::diffusion_trainer<Denoiser, CondEncoder>> dm_trainer_;
   tensor<T, cpu> latents_;
+  T latent_scale_ = 1;
+  tensor<T, B> unscaled_;
   std::vector<T> last_latents_;
   std::optional<diffusion::ddpm_sampler<T, B>> ddpm_;
   std::optional<diffusion::ddim_sampler<T, B>> ddim_;
