@@ -23,8 +23,10 @@
 #include <cpdiff/lora/task.hpp>
 #include <cpdiff/models/bottom_unet.hpp>
 #include <cpdiff/models/lora_mlp.hpp>
+#include <cpdiff/models/mlp_denoiser.hpp>
 #include <cpdiff/models/pdiff_autoencoder.hpp>
 #include <cpdiff/models/pdiff_unet.hpp>
+#include <cpdiff/models/style_autoencoder.hpp>
 #include <cpdiff/models/style_image_encoder.hpp>
 #include <cpdiff/pipeline/cond_pdiff.hpp>
 #include <cpdiff/pipeline/text_condition.hpp>
@@ -47,6 +49,19 @@ constexpr std::size_t hidden = 64;  // the base MLP: 784 -> 64 -> 10
 struct example_ae {
   static constexpr std::size_t fold = 3, kernel = 3;
   static constexpr std::array<std::size_t, 4> enc{4, 4, 4, 4}, dec{4, 64, 64, 8};
+};
+// The interpolation's autoencoder: the appendix's (style) family, BatchNorm and a Linear latent. Not the
+// p-diff AE: theta(l) z-scored is one direction times a scalar, and InstanceNorm divides every sample by its
+// own scale, so a p-diff encoder sees only the sign of (l - mean l) and its latents fall into two clusters.
+struct example_style_ae {
+  static constexpr std::array<std::size_t, 4> channels{8, 16, 16, 8};
+  static constexpr std::size_t kernel = 5, latent = 64;
+};
+// The interpolation's denoiser: an MLP on the flat latent with the style feature beside it. The U-Nets'
+// normalisations (InstanceNorm, GroupNorm) divide x_t by its own scale on every path to the output, which a
+// point mass per condition (one vector per l) cannot afford: eps = (x_t - sqrt(acp) z0) / sqrt(1 - acp).
+struct example_mlp_denoiser {
+  static constexpr std::size_t width = 256, depth = 3;
 };
 // The concat-condition denoiser: p-diff's U-Net layout at a quarter of its width (64..512 -> 16..128).
 struct example_unet {
@@ -75,6 +90,7 @@ struct flags {
   std::size_t ae_steps = 2000, diffusion_steps = 2500, batch = 64;
   std::size_t ddim_steps = 60;  // DDIM with 60 steps as p-diff's newer code; 0: DDPM over all 1000 steps
   std::size_t interp_values = 1000, interp_heldout = 10;
+  double ema = 0.999;  // EMA decay of the denoiser (0: none)
   bool quick = false;
 };
 
@@ -220,7 +236,7 @@ int run(const flags& f) {
                                     .seed = f.seed + 11, .log = &std::cout, .log_every = f.ae_steps / 5};
   const train::train_options dm_opt{.steps = f.diffusion_steps, .batch_size = f.batch, .adamw = {.lr = 1e-3, .weight_decay = 2e-6},
                                     .schedule = train::lr_schedule::cosine, .warmup_steps = f.diffusion_steps / 20,
-                                    .ema_decay = 0.999, .ema_warmup = true, .seed = f.seed + 12, .log = &std::cout,
+                                    .ema_decay = f.ema, .ema_warmup = true, .seed = f.seed + 12, .log = &std::cout,
                                     .log_every = f.diffusion_steps / 5};
 
   // ================= 1. tasks: condition by concatenation of a text feature =================
@@ -375,13 +391,18 @@ int run(const flags& f) {
       c.trained = {accuracy_pct(eval, c.test)};
     }
     const std::size_t d_in = style_images_per_condition * 784;
-    models::pdiff_autoencoder<example_ae> ae(n, f.seed + 8);
-    models::style_image_encoder<example_style_encoder> enc(64, f.seed + 9, {style_images_per_condition, 28, 28});
-    models::bottom_unet<example_bottom_unet> unet(ae.latent_shape(), enc.feature_dim(), 1000, f.seed + 10);
-    pipeline::cond_pdiff sys(ae, unet, enc, diffusion::noise_schedule(1000));
+    models::style_autoencoder<example_style_ae> ae(n, f.seed + 8, {.input_noise = 0.001, .latent_noise = 0.1, .clamp_latent = true, .tanh_latent = true});
+    // The condition: the same k style images, through a jointly trained Linear on their pixels. Not the
+    // style-image encoder: its global average pooling keeps little of rot90-versus-hflip (both permute the same
+    // pixels), so blends at different l gave nearly one feature and the model generated without regard to l;
+    // a blend is linear in l pixel by pixel, which a Linear reads directly.
+    models::vector_projector<> enc(d_in, 64, f.seed + 9);
+    models::mlp_denoiser<example_mlp_denoiser> denoiser(ae.latent_shape(), enc.feature_dim(), 1000, f.seed + 10);
+    pipeline::cond_pdiff sys(ae, denoiser, enc, diffusion::noise_schedule(1000));
     std::cout << "autoencoder on " << m << " interpolated vectors -> latent " << ae.latent_shape() << "\n";
     const double ae_mse = sys.train_autoencoder(const_view<float>(x.data(), {m, n}), ae_opt);
-    std::cout << "  reconstruction MSE (normalised units) " << ae_mse << "  [" << seconds() << " s]\n";
+    std::cout << "  reconstruction MSE (normalised units) " << ae_mse << ", latents scaled by " << sys.latent_scale()
+              << " into [-1, 1]  [" << seconds() << " s]\n";
     sys.train_diffusion(const_view<float>(rows.data(), {m, d_in}), dm_opt);
     std::cout << "generating for " << cs.size() << " values of l  [" << seconds() << " s]\n";
     auto denorm = [&](const condition&, std::span<const float> v) {
@@ -422,6 +443,7 @@ int main(int argc, char** argv) {
     p.add("--diffusion-steps", f.diffusion_steps, "diffusion training steps");
     p.add("--batch", f.batch, "batch size of both trainers");
     p.add("--ddim-steps", f.ddim_steps, "0: DDPM over 1000 steps; S > 0: DDIM with S steps");
+    p.add("--ema", f.ema, "EMA decay of the denoiser's weights, 0 for none");
     p.add("--interp-values", f.interp_values, "values of l in the interpolation experiment");
     p.add("--interp-heldout", f.interp_heldout, "held-out values of l generated for");
     p.add_switch("--quick", f.quick, "a few-minute run (smaller everything; for CI)");
