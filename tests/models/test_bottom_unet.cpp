@@ -5,9 +5,10 @@
 
 #include "cpdiff/models/bottom_unet.hpp"
 #include "support/fixtures.hpp"
-#include "support/gradcheck.hpp"
+#include "support/denoiser_checks.hpp"
 
 using namespace cpdiff;
+using testing::copy_of;
 
 namespace {
 struct tiny_unet {  // S = 6 -> Sp 8, bottom [2, 2], F = 4
@@ -19,33 +20,6 @@ struct tiny_grouped {  // GroupNorm with 2 groups; 4 levels
   static constexpr std::size_t kernel = 3, groups = 2;
 };
 
-std::vector<double> copy_of(const_view<double> v) { return {v.data(), v.data() + v.size()}; }
-
-template <class Net>
-void unet_gradcheck(Net& net, std::size_t n) {
-  auto& ps = net.parameters();
-  shape zs = net.latent_shape();
-  std::size_t dims[shape::max_rank] = {n};
-  for (std::size_t i = 0; i < zs.rank(); ++i) dims[i + 1] = zs[i];
-  zs = shape::from_range(dims, dims + zs.rank() + 1);
-  tensor<double, cpu> z(zs), cond({n, net.cond_dim()}), r(zs);
-  tensor<std::int64_t, cpu> t({n});
-  ops::fill_normal(cpu{}, z.view(), 0.0, 1.0, 1, 0);
-  ops::fill_normal(cpu{}, cond.view(), 0.0, 1.0, 1, 1);
-  ops::fill_normal(cpu{}, r.view(), 0.0, 1.0, 1, 2);
-  for (std::size_t i = 0; i < n; ++i) t.data()[i] = static_cast<std::int64_t>(3 * i + 1);  // distinct, per sample
-  REQUIRE(net.forward(z.cview(), t.cview(), cond.cview()).shape() == zs);
-  ops::fill(cpu{}, ps.grads(), 0.0);
-  auto dcond = net.backward(r.cview());
-  REQUIRE(dcond.shape() == cond.shape());
-  std::vector<testing::grad_target> targets;
-  targets.push_back({"cond", cond.data(), copy_of(dcond)});
-  ps.for_each_parameter([&](const param_entry& e, tensor_view<double> v, tensor_view<double> g) {
-    targets.push_back({e.name, v.data(), copy_of(g)});
-  });
-  testing::check_numeric([&] { return testing::dot(net.forward(z.cview(), t.cview(), cond.cview()), r.cview()); },
-                         targets);
-}
 }  // namespace
 
 TEST_CASE("bottom_unet: gradcheck with the learned timestep table and a condition projection",
@@ -55,7 +29,7 @@ TEST_CASE("bottom_unet: gradcheck with the learned timestep table and a conditio
   CHECK(net.bottom_size() == 4);
   CHECK(net.projects_condition());
   CHECK(net.parameters().entries().back().name == "cond_proj.bias");
-  unet_gradcheck(net, 2);
+  testing::denoiser_gradcheck(net, 2);
 }
 
 TEST_CASE("bottom_unet: gradcheck with the sinusoidal timestep MLP, grouped norms, condition added as is",
@@ -64,7 +38,7 @@ TEST_CASE("bottom_unet: gradcheck with the sinusoidal timestep MLP, grouped norm
   CHECK(net.padded_length() == 16);
   REQUIRE(net.bottom_size() == 4);  // [2, 2]
   CHECK_FALSE(net.projects_condition());
-  unet_gradcheck(net, 3);
+  testing::denoiser_gradcheck(net, 3);
 }
 
 TEST_CASE("bottom_unet: the paper's preset (latent 256 -> bottom [32, 2], F = 64) runs and keeps shapes",
@@ -146,26 +120,7 @@ TEST_CASE("bottom_unet: the condition and e_bot(t) are added to the bottom Linea
 
 TEST_CASE("bottom_unet: samples do not interact (GroupNorm), timesteps are per sample", "[models][bottom_unet]") {
   models::bottom_unet<tiny_grouped, models::learned, double> net({12}, 3, 10, 4);
-  tensor<double, cpu> z({3, 12}), cond({3, 3});
-  tensor<std::int64_t, cpu> t({3});
-  ops::fill_normal(cpu{}, z.view(), 0.0, 1.0, 5, 0);
-  ops::fill_normal(cpu{}, cond.view(), 0.0, 1.0, 5, 1);
-  t.data()[0] = 1;
-  t.data()[1] = 5;
-  t.data()[2] = 9;
-  const auto all = copy_of(net.forward(z.cview(), t.cview(), cond.cview()));
-  for (std::size_t i = 0; i < 3; ++i) {
-    auto one = net.forward(z.cview().slice(i, i + 1), t.cview().slice(i, i + 1), cond.cview().slice(i, i + 1));
-    for (std::size_t j = 0; j < 12; ++j) CHECK(one.data()[j] == Approx(all[i * 12 + j]).margin(1e-12));
-  }
-  // another timestep for sample 0 changes only sample 0
-  t.data()[0] = 2;
-  auto moved = net.forward(z.cview(), t.cview(), cond.cview());
-  double d0 = 0, d12 = 0;
-  for (std::size_t j = 0; j < 12; ++j) d0 += std::abs(moved.data()[j] - all[j]);
-  for (std::size_t j = 12; j < 36; ++j) d12 += std::abs(moved.data()[j] - all[j]);
-  CHECK(d0 > 1e-6);
-  CHECK(d12 == 0);
+  testing::check_samples_independent(net);
 }
 
 TEST_CASE("bottom_unet: bad input is a shape_error naming the argument", "[models][bottom_unet]") {

@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "cpdiff/models/pdiff_unet.hpp"
-#include "support/gradcheck.hpp"
+#include "support/denoiser_checks.hpp"
 
 using namespace cpdiff;
 
@@ -11,39 +11,17 @@ struct tiny_unet {
   static constexpr std::size_t kernel = 3;
 };
 
-template <class Net>
-void unet_gradcheck(Net& net, std::size_t n) {
-  auto& ps = net.parameters();
-  const shape lat = net.latent_shape();
-  tensor<double, cpu> z({n, lat[0], lat[1]}), cond({n, net.cond_dim()}), r({n, lat[0], lat[1]});
-  tensor<std::int64_t, cpu> t({n});
-  ops::fill_normal(cpu{}, z.view(), 0.0, 1.0, 1, 0);
-  ops::fill_normal(cpu{}, cond.view(), 0.0, 1.0, 1, 1);
-  ops::fill_normal(cpu{}, r.view(), 0.0, 1.0, 1, 2);
-  for (std::size_t i = 0; i < n; ++i) t.data()[i] = static_cast<std::int64_t>(3 * i + 1);  // distinct, per sample
-  net.forward(z.cview(), t.cview(), cond.cview());
-  ops::fill(cpu{}, ps.grads(), 0.0);
-  auto dcond = net.backward(r.cview());
-  REQUIRE(dcond.shape() == cond.shape());
-  std::vector<testing::grad_target> targets;
-  targets.push_back({"cond", cond.data(), std::vector<double>(dcond.data(), dcond.data() + dcond.size())});
-  ps.for_each_parameter([&](const param_entry& e, tensor_view<double> v, tensor_view<double> g) {
-    targets.push_back({e.name, v.data(), std::vector<double>(g.data(), g.data() + g.size())});
-  });
-  testing::check_numeric([&] { return testing::dot(net.forward(z.cview(), t.cview(), cond.cview()), r.cview()); },
-                         targets);
-}
 }  // namespace
 
 TEST_CASE("pdiff_unet: gradcheck with the learned timestep table (parameters and condition)", "[models][unet]") {
   models::pdiff_unet<tiny_unet, models::learned, double> net({2, 3}, 4, 10, 11);
   CHECK(net.sequence_length() == 10);
-  unet_gradcheck(net, 2);
+  testing::denoiser_gradcheck(net, 2);
 }
 
 TEST_CASE("pdiff_unet: gradcheck with the sinusoidal timestep MLP", "[models][unet]") {
   models::pdiff_unet<tiny_unet, models::sinusoidal<4, 3>, double> net({2, 3}, 3, 1000, 12);
-  unet_gradcheck(net, 3);
+  testing::denoiser_gradcheck(net, 3);
 }
 
 TEST_CASE("pdiff_unet: the paper's size (latent [4, 117], condition 512) runs and keeps shapes", "[models][unet]") {
