@@ -112,6 +112,38 @@ TEST_CASE("lora_layout: flatten / unflatten is an exact round trip", "[data][lor
   REQUIRE_THROWS_AS(l.flatten(scaled), config_error);
 }
 
+TEST_CASE("lora_collection: pooled statistics are those of every checkpoint together", "[data][lora_collection]") {
+  data::lora_collection c = sample_collection();
+  REQUIRE(c.condition_count() >= 2);
+  const std::size_t N = c.dim();
+  std::vector<float> all;
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < c.condition_count(); ++i) {
+    const auto v = c.checkpoints(i);
+    all.insert(all.end(), v.begin(), v.end());
+    total += c.checkpoint_count(i);
+  }
+  const data::zscore_stats p = c.pooled_statistics();
+  REQUIRE(p.dim() == N);
+  // coordinate 2 by hand: mean and population std over every checkpoint of every condition
+  double m = 0, var = 0;
+  for (std::size_t k = 0; k < total; ++k) m += all[k * N + 2];
+  m /= double(total);
+  for (std::size_t k = 0; k < total; ++k) var += (all[k * N + 2] - m) * (all[k * N + 2] - m);
+  CHECK(p.mean[2] == Approx(m).margin(1e-12));
+  CHECK(p.std[2] == Approx(std::sqrt(var / double(total))).margin(1e-12));
+  // not one condition's statistics
+  CHECK(p.mean != c.statistics(0).mean);
+  // one normalisation for all: the round trip holds for any condition's vectors
+  const auto v1 = c.checkpoints(1);
+  const std::vector<float> v(v1.begin(), v1.end());
+  const auto back = p.denormalise(p.normalise(v));
+  for (std::size_t i = 0; i < v.size(); ++i) CHECK(back[i] == Approx(v[i]).margin(1e-5));
+  data::lora_collection empty(c.layout());
+  REQUIRE_THROWS_AS(empty.pooled_statistics(), config_error);
+  REQUIRE_THROWS_AS(data::zscore_stats::fit(std::vector<float>(N + 1), N), shape_error);
+}
+
 TEST_CASE("lora_collection: z-score statistics, round trip and constant coordinates", "[data][lora_collection]") {
   data::lora_collection c = sample_collection();
   const std::size_t N = c.dim();

@@ -39,14 +39,10 @@
 #include "cpdiff/data/lora_layout.hpp"
 #include "cpdiff/io/atomic_file.hpp"
 #include "cpdiff/io/npy.hpp"
+#include "cpdiff/data/zscore.hpp"
 #include "cpdiff/lora/adapter.hpp"
 
 namespace cpdiff::data {
-
-struct zscore_stats {
-  std::vector<double> mean;  // [N]
-  std::vector<double> std;   // [N], each >= the collection's std_floor
-};
 
 class lora_collection {
  public:
@@ -123,30 +119,24 @@ class lora_collection {
     CPDIFF_CHECK(cd.count > 0, config_error, "data::lora_collection::statistics", "condition '", cd.name,
                  "' has no checkpoints");
     if (cd.stats_valid) return cd.stats;
-    const std::size_t N = dim(), K = cd.count;
-    zscore_stats s{std::vector<double>(N, 0.0), std::vector<double>(N, 0.0)};
-    // mean = sum_k x_k / K ; var = sum_k (x_k - mean)^2 / K   (two passes: exact 0 for constant coordinates)
-    for (std::size_t k = 0; k < K; ++k)
-      for (std::size_t i = 0; i < N; ++i) s.mean[i] += cd.data[k * N + i];
-    for (double& m : s.mean) m /= double(K);
-    for (std::size_t k = 0; k < K; ++k)
-      for (std::size_t i = 0; i < N; ++i) {
-        const double d = cd.data[k * N + i] - s.mean[i];
-        s.std[i] += d * d;
-      }
-    for (double& v : s.std) v = std::max(std::sqrt(v / double(K)), floor_);
-    cd.stats = std::move(s);
+    cd.stats = zscore_stats::fit(cd.data, dim(), floor_);
     cd.stats_valid = true;
     return cd.stats;
   }
+  // The same over every checkpoint of every condition together: one shared normalisation, under which a
+  // generated vector must itself carry which condition it is for (per-condition statistics already do).
+  zscore_stats pooled_statistics() const {
+    std::vector<float> all;
+    for (const auto& cd : conds_) all.insert(all.end(), cd.data.begin(), cd.data.end());
+    CPDIFF_CHECK(!all.empty(), config_error, "data::lora_collection::pooled_statistics", "no checkpoints yet");
+    return zscore_stats::fit(all, dim(), floor_);
+  }
 
   // z = (v - mean_c) / std_c for each row of v [M, N].
-  std::vector<float> normalise(std::span<const float> v, std::size_t c) const {
-    return map_rows(v, c, "data::lora_collection::normalise", [](double x, double m, double s) { return (x - m) / s; });
-  }
+  std::vector<float> normalise(std::span<const float> v, std::size_t c) const { return statistics(c).normalise(v); }
   // v = z * std_c + mean_c for each row of z [M, N].
   std::vector<float> denormalise(std::span<const float> z, std::size_t c) const {
-    return map_rows(z, c, "data::lora_collection::denormalise", [](double x, double m, double s) { return x * s + m; });
+    return statistics(c).denormalise(z);
   }
 
   void save(const std::filesystem::path& folder) const;
@@ -176,15 +166,6 @@ class lora_collection {
   }
   condition& at(std::size_t c) { return const_cast<condition&>(std::as_const(*this).at(c)); }
 
-  template <class F>
-  std::vector<float> map_rows(std::span<const float> v, std::size_t c, const char* where, F f) const {
-    const std::size_t N = dim();
-    CPDIFF_CHECK(!v.empty() && v.size() % N == 0, shape_error, where, v.size(), " values are not rows of ", N);
-    const zscore_stats& s = statistics(c);
-    std::vector<float> out(v.size());
-    for (std::size_t i = 0; i < v.size(); ++i) out[i] = static_cast<float>(f(double(v[i]), s.mean[i % N], s.std[i % N]));
-    return out;
-  }
 
   lora_layout layout_;
   double floor_;
