@@ -7,7 +7,10 @@
 //               bottom embedding.
 //   3. interp:  two style LoRAs interpolated, theta(l) = (1 - l) theta_1 + l theta_2, 1000 values of l, the
 //               condition being images of the style interpolated at l; trained on l in [0.1, 0.2) U [0.3, 0.4)
-//               U ... U [0.9, 1.0), generated for l never seen.
+//               U ... U [0.9, 1.0), generated for l never seen. Built from other parts than 1 and 2, each for a
+//               reason given where it is made: the appendix's style AE with a Tanh latent (InstanceNorm cannot
+//               encode a one-direction family), an MLP denoiser (no normalisation), a Linear on the style
+//               images' pixels as the condition encoder (global pooling cannot tell rot90 from hflip blends).
 //
 // Each experiment: collect LoRA checkpoints per condition -> normalise -> train the parameter autoencoder
 // -> train the conditional diffusion -> generate N LoRAs per condition -> de-normalise -> load into the
@@ -38,6 +41,8 @@
 #include <cstdio>
 #include <iomanip>
 #include <filesystem>
+#include <functional>
+#include <sstream>
 #include <iostream>
 
 using namespace cpdiff;
@@ -91,6 +96,7 @@ struct flags {
   std::size_t ddim_steps = 60;  // DDIM with 60 steps as p-diff's newer code; 0: DDPM over all 1000 steps
   std::size_t interp_values = 1000, interp_heldout = 10;
   double ema = 0.999;  // EMA decay of the denoiser (0: none)
+  std::string normalise = "condition";  // z-score statistics of tasks / styles: per condition, or pooled
   bool quick = false;
 };
 
@@ -118,10 +124,12 @@ std::vector<float> style_row(const data::fashion_mnist_split& refs, const data::
 }
 
 // Generates N LoRAs per condition, de-normalises with `denorm(c, v)`, evaluates them in `mlp`, saves each
-// as a PEFT folder. Returns the generated accuracies per condition in cs[c].generated.
+// as a PEFT folder. Returns the generated accuracies per condition in cs[c].generated; `seen_vector(ci, flat)`
+// (optional) sees every de-normalised vector.
 template <class Sys, class Mlp, class Denorm>
 void generate_and_evaluate(Sys& sys, Mlp& mlp, const data::lora_layout& layout, std::vector<condition>& cs,
-                           Denorm denorm, const flags& f, const fs::path& out, example::experiment_record& rec) {
+                           Denorm denorm, const flags& f, const fs::path& out, example::experiment_record& rec,
+                           const std::function<void(std::size_t, std::span<const float>)>& seen_vector = {}) {
   const std::string& experiment = rec.name;
   rng g{f.seed ^ 0x67656e, 0};
   for (std::size_t ci = 0; ci < cs.size(); ++ci) {
@@ -131,15 +139,28 @@ void generate_and_evaluate(Sys& sys, Mlp& mlp, const data::lora_layout& layout, 
     const std::size_t n = layout.size();
     for (std::size_t i = 0; i < f.generations; ++i) {
       const auto flat = denorm(c, std::span<const float>(v.data() + i * n, n));
+      if (seen_vector) seen_vector(ci, flat);
       const lora::adapter a = layout.unflatten(flat);
       mlp.load_adapter(a);
       c.generated.push_back(accuracy_pct(mlp, c.test));
       lora::save_peft(out / "adapters" / experiment / (example::slug(c.name) + "_" + std::to_string(i)), a,
                       "cpdiff/fashion-mnist-mlp" + std::to_string(hidden));
     }
+    // Control: N(0, 1) noise instead of the generated vectors, through the same de-normalisation. With
+    // per-condition statistics this alone lands near the trained checkpoints (their spread is small), so the
+    // generated accuracies say little about the diffusion model unless they beat it; see the report's notes.
+    std::vector<double> control;
+    std::vector<float> noise(n);
+    for (std::size_t i = 0; i < f.generations; ++i) {
+      for (std::size_t j = 0; j < n; ++j) noise[j] = float(philox_normal(f.seed ^ 0x6e6f697365, ci * 1000 + i, j));
+      mlp.load_adapter(layout.unflatten(denorm(c, std::span<const float>(noise))));
+      control.push_back(accuracy_pct(mlp, c.test));
+    }
+    rec.control.push_back(example::mean(control));
     std::cout << "  " << experiment << " / " << c.name << (c.seen ? "" : " (held out)") << ": generated best "
               << example::best(c.generated) << ", mean " << example::mean(c.generated) << "  (trained best "
-              << (c.trained.empty() ? 0.0 : example::best(c.trained)) << ", base " << c.base_acc << ")\n";
+              << (c.trained.empty() ? 0.0 : example::best(c.trained)) << ", base " << c.base_acc
+              << "; control: noise de-normalised, mean " << example::mean(control) << ")\n";
   }
 }
 
@@ -222,10 +243,16 @@ int run(const flags& f) {
   std::cout << "LoRA rank " << Rank << ", alpha " << double(Alpha::num) / Alpha::den << ": " << layout.size()
             << " parameters per adapter\n";
 
-  // The per-condition z-scored vectors of a collection [M, n] and the condition row of each [M, D_in].
+  // The statistics a condition's vectors are z-scored with (SPEC.md step 3: its own; --normalise pooled: those
+  // of all conditions together, so that the generated vector, not its de-normalisation, says which condition).
+  const bool pooled = f.normalise == "pooled";
+  auto stats_of = [&](const data::lora_collection& coll, std::size_t c) {
+    return pooled ? coll.pooled_statistics() : coll.statistics(c);
+  };
+  // The z-scored vectors of a collection [M, n] and the condition row of each [M, D_in].
   auto training_matrix = [&](const data::lora_collection& coll, std::vector<float>& x, std::vector<float>& rows) {
     for (std::size_t c = 0; c < coll.condition_count(); ++c) {
-      const auto z = coll.normalise(coll.checkpoints(c), c);
+      const auto z = stats_of(coll, c).normalise(coll.checkpoints(c));
       x.insert(x.end(), z.begin(), z.end());
       for (std::size_t k = 0; k < coll.checkpoint_count(c); ++k)
         rows.insert(rows.end(), coll.features(c).begin(), coll.features(c).end());
@@ -274,7 +301,7 @@ int run(const flags& f) {
     eval.copy_base_from(base);
     example::experiment_record rec{"tasks"};
     generate_and_evaluate(sys, eval, layout, cs,
-                          [&](const condition& c, std::span<const float> v) { return coll.denormalise(v, coll.find(c.name)); },
+                          [&](const condition& c, std::span<const float> v) { return stats_of(coll, coll.find(c.name)).denormalise(v); },
                           f, f.out, rec);
     finish_record(rec, cs, sys);
     rep.add(std::move(rec));
@@ -324,7 +351,7 @@ int run(const flags& f) {
       eval.copy_base_from(base);
       example::experiment_record rec{"styles"};
       generate_and_evaluate(sys, eval, layout, cs,
-                            [&](const condition& c, std::span<const float> v) { return coll.denormalise(v, coll.find(c.name)); },
+                            [&](const condition& c, std::span<const float> v) { return stats_of(coll, coll.find(c.name)).denormalise(v); },
                             f, f.out, rec);
       finish_record(rec, cs, sys);
       rep.add(std::move(rec));
@@ -354,14 +381,8 @@ int run(const flags& f) {
       ls.push_back(l);
     }
     const std::size_t m = ls.size();
-    std::vector<double> mean(n, 0), sd(n, 0);
-    for (std::size_t j = 0; j < m; ++j)
-      for (std::size_t i = 0; i < n; ++i) mean[i] += x[j * n + i] / double(m);
-    for (std::size_t j = 0; j < m; ++j)
-      for (std::size_t i = 0; i < n; ++i) sd[i] += (x[j * n + i] - mean[i]) * (x[j * n + i] - mean[i]) / double(m);
-    for (auto& s : sd) s = std::max(std::sqrt(s), 1e-8);
-    for (std::size_t j = 0; j < m; ++j)
-      for (std::size_t i = 0; i < n; ++i) x[j * n + i] = float((x[j * n + i] - mean[i]) / sd[i]);
+    const auto stats = data::zscore_stats::fit(x, n);
+    x = stats.normalise(x);
 
     // Held-out l: evenly spread over the unseen bands; a few seen ones for comparison.
     std::vector<condition> cs;
@@ -405,13 +426,40 @@ int run(const flags& f) {
               << " into [-1, 1]  [" << seconds() << " s]\n";
     sys.train_diffusion(const_view<float>(rows.data(), {m, d_in}), dm_opt);
     std::cout << "generating for " << cs.size() << " values of l  [" << seconds() << " s]\n";
-    auto denorm = [&](const condition&, std::span<const float> v) {
-      std::vector<float> out(n);
-      for (std::size_t i = 0; i < n; ++i) out[i] = float(v[i] * sd[i] + mean[i]);
-      return out;
+    auto denorm = [&](const condition&, std::span<const float> v) { return stats.denormalise(v); };
+    // Where on the line theta(l) each generated LoRA lies: l^ = <v - theta_1, theta_2 - theta_1> / |theta_2 - theta_1|^2,
+    // and how far off it, relative to |theta_2 - theta_1|.
+    std::vector<std::vector<double>> implied(cs.size()), off_line(cs.size());
+    auto locate = [&](std::size_t ci, std::span<const float> v) {
+      double dot = 0, len2 = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        const double d = double(theta_b[i]) - theta_a[i];
+        dot += (double(v[i]) - theta_a[i]) * d;
+        len2 += d * d;
+      }
+      const double lh = dot / len2;
+      double r2 = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        const double e = double(v[i]) - ((1 - lh) * theta_a[i] + lh * theta_b[i]);
+        r2 += e * e;
+      }
+      implied[ci].push_back(lh);
+      off_line[ci].push_back(std::sqrt(r2 / len2));
     };
     example::experiment_record rec{"interp"};
-    generate_and_evaluate(sys, eval, layout, cs, denorm, f, f.out, rec);
+    generate_and_evaluate(sys, eval, layout, cs, denorm, f, f.out, rec, locate);
+    std::ostringstream notes;
+    notes << std::setprecision(3) << "Where the generated LoRAs lie on the line theta(l): implied l^ (mean, min..max) and "
+          << "distance off the line relative to |theta_2 - theta_1| (mean).\n\n| condition | l^ mean | l^ min..max | off line |\n|---|---|---|---|\n";
+    for (std::size_t ci = 0; ci < cs.size(); ++ci) {
+      const auto& h = implied[ci];
+      const auto [lo, hi] = std::minmax_element(h.begin(), h.end());
+      std::cout << "  " << cs[ci].name << ": generated at l^ " << example::mean(h) << " (" << *lo << ".." << *hi
+                << "), off the line " << example::mean(off_line[ci]) << "\n";
+      notes << "| " << cs[ci].name << (cs[ci].seen ? "" : " (held out)") << " | " << example::mean(h) << " | " << *lo
+            << ".." << *hi << " | " << example::mean(off_line[ci]) << " |\n";
+    }
+    rec.notes = notes.str();
     finish_record(rec, cs, sys, ls);  // latent PCA coloured by l
     for (double l : cond_l) rec.generated_colour.insert(rec.generated_colour.end(), f.generations, l);
     rep.add(std::move(rec));
@@ -443,6 +491,7 @@ int main(int argc, char** argv) {
     p.add("--diffusion-steps", f.diffusion_steps, "diffusion training steps");
     p.add("--batch", f.batch, "batch size of both trainers");
     p.add("--ddim-steps", f.ddim_steps, "0: DDPM over 1000 steps; S > 0: DDIM with S steps");
+    p.add("--normalise", f.normalise, "z-score statistics in tasks and styles: condition (SPEC, the paper's) or pooled");
     p.add("--ema", f.ema, "EMA decay of the denoiser's weights, 0 for none");
     p.add("--interp-values", f.interp_values, "values of l in the interpolation experiment");
     p.add("--interp-heldout", f.interp_heldout, "held-out values of l generated for");
@@ -460,6 +509,8 @@ int main(int argc, char** argv) {
       f.interp_values = std::min<std::size_t>(f.interp_values, 200);
       f.interp_heldout = std::min<std::size_t>(f.interp_heldout, 5);
     }
+    if (f.normalise != "condition" && f.normalise != "pooled")
+      throw config_error("cond_pdiff_fashion: --normalise must be condition or pooled (got '" + f.normalise + "')");
     if (f.lora == "1,8") return run<1, std::ratio<8>>(f);
     if (f.lora == "2,8") return run<2, std::ratio<8>>(f);
     if (f.lora == "4,16") return run<4, std::ratio<16>>(f);

@@ -48,6 +48,8 @@ struct experiment_record {
   std::vector<double> generated_latents;  // [G, d]
   std::vector<double> generated_colour;   // [G] optional (the l each was generated for)
   std::size_t latent_dim = 0;
+  std::string notes;            // markdown written under the experiment's table
+  std::vector<double> control;  // per condition: mean accuracy of N(0, 1) noise through the de-normalisation
 };
 
 class cond_pdiff_report {
@@ -71,6 +73,15 @@ class cond_pdiff_report {
     for (const auto& e : experiments_) {
       all.insert(all.end(), e.results.begin(), e.results.end());
       md << "## " << e.name << "\n\n" << rp::markdown_results_table(e.results) << "\n";
+      if (!e.control.empty()) {
+        md << "Control (not a result): N(0, 1) vectors in place of the generated ones, through the same "
+              "de-normalisation, mean accuracy per condition: ";
+        for (std::size_t i = 0; i < e.control.size() && i < e.results.size(); ++i)
+          md << (i ? ", " : "") << e.results[i].condition << " " << rp::format_number(e.control[i]);
+        md << ". Where this is as high as the generated, the de-normalisation, not the diffusion model, carries "
+              "the result.\n\n";
+      }
+      if (!e.notes.empty()) md << e.notes << "\n\n";
       accuracy_figure(e);
       loss_figure(e);
       md << "![accuracy](" << e.name << "_accuracy.png)\n\n![losses](" << e.name << "_losses.png)\n\n";
