@@ -189,6 +189,11 @@ int run(const flags& f) {
   const auto t0 = clock::now();
   auto seconds = [&] { return std::chrono::duration<double>(clock::now() - t0).count(); };
   example::cond_pdiff_report rep(f.out);
+  rep.set_meta({{"experiments", f.experiments}, {"lora", f.lora}, {"seed", f.seed}, {"train_images", f.train_images},
+                {"test_images", f.test_images}, {"checkpoints", f.checkpoints}, {"generations", f.generations},
+                {"ae_steps", f.ae_steps}, {"diffusion_steps", f.diffusion_steps}, {"batch", f.batch},
+                {"ddim_steps", f.ddim_steps}, {"ema", f.ema}, {"normalise", f.normalise},
+                {"interp_values", f.interp_values}, {"interp_heldout", f.interp_heldout}, {"quick", f.quick}});
   std::cout << std::setprecision(4);
 
   // ---- data and the frozen base ----
@@ -446,18 +451,29 @@ int run(const flags& f) {
       implied[ci].push_back(lh);
       off_line[ci].push_back(std::sqrt(r2 / len2));
     };
+    // The autoencoder alone: accuracy of D(E(theta(l))), so a shortfall can be told apart from the diffusion's.
+    std::vector<double> round_trip(cs.size());
+    for (std::size_t ci = 0; ci < cs.size(); ++ci) {
+      const auto z = stats.normalise(theta(cond_l[ci]));
+      const auto back = to_host(cpu{}, ae.decode(ae.encode(const_view<float>(z.data(), {1, n}))));
+      eval.load_adapter(layout.unflatten(stats.denormalise(back)));
+      round_trip[ci] = accuracy_pct(eval, cs[ci].test);
+    }
     example::experiment_record rec{"interp"};
     generate_and_evaluate(sys, eval, layout, cs, denorm, f, f.out, rec, locate);
     std::ostringstream notes;
-    notes << std::setprecision(3) << "Where the generated LoRAs lie on the line theta(l): implied l^ (mean, min..max) and "
-          << "distance off the line relative to |theta_2 - theta_1| (mean).\n\n| condition | l^ mean | l^ min..max | off line |\n|---|---|---|---|\n";
+    notes << std::setprecision(3) << "Where the generated LoRAs lie on the line theta(l): implied l^ (mean, min..max), "
+          << "distance off the line relative to |theta_2 - theta_1| (mean), and the accuracy of the reference after the "
+          << "autoencoder alone, D(E(theta(l))).\n\n| condition | l^ mean | l^ min..max | off line | D(E(theta(l))) |\n"
+          << "|---|---|---|---|---|\n";
     for (std::size_t ci = 0; ci < cs.size(); ++ci) {
       const auto& h = implied[ci];
       const auto [lo, hi] = std::minmax_element(h.begin(), h.end());
       std::cout << "  " << cs[ci].name << ": generated at l^ " << example::mean(h) << " (" << *lo << ".." << *hi
-                << "), off the line " << example::mean(off_line[ci]) << "\n";
+                << "), off the line " << example::mean(off_line[ci]) << "; reference through the autoencoder "
+                << round_trip[ci] << "\n";
       notes << "| " << cs[ci].name << (cs[ci].seen ? "" : " (held out)") << " | " << example::mean(h) << " | " << *lo
-            << ".." << *hi << " | " << example::mean(off_line[ci]) << " |\n";
+            << ".." << *hi << " | " << example::mean(off_line[ci]) << " | " << round_trip[ci] << " |\n";
     }
     rec.notes = notes.str();
     finish_record(rec, cs, sys, ls);  // latent PCA coloured by l

@@ -33,6 +33,9 @@ bool is_png(const fs::path& p) {
 TEST_CASE("example: report.json has an entry per experiment and condition with the issue's fields", "[pipeline]") {
   const auto doc = report();
   REQUIRE(doc.contains("entries"));
+  REQUIRE(doc.contains("meta"));  // the run's settings, as the example was given them
+  CHECK(doc["meta"].value("quick", false));
+  CHECK(doc["meta"].contains("seed"));
   std::map<std::string, int> seen_count, heldout_count;
   for (const auto& e : doc["entries"]) {
     for (const char* k : {"condition", "seen", "base_acc", "trained_best", "trained_mean", "generated_best",
