@@ -2,10 +2,13 @@
 // Checks every conditional denoiser (pdiff_unet, bottom_unet, mlp_denoiser) must pass, in double:
 //   denoiser_gradcheck(net, n)        d cond and every parameter gradient against central differences
 //   check_samples_independent(net)    a sample's eps_hat depends on its own z, t and cond only
+//   check_bad_input(make, name)       shape errors naming the argument, for a float net made by make()
+//                                     with latent [2, 3], cond_dim 4 and a learned table of 10 timesteps
 #include <catch2/catch.hpp>
 
 #include <cmath>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "cpdiff/backend/cpu.hpp"
@@ -70,6 +73,29 @@ void check_samples_independent(Net& net) {
   for (std::size_t j = s; j < 3 * s; ++j) rest += std::abs(moved.data()[j] - all[j]);
   CHECK(d0 > 1e-6);
   CHECK(rest == 0);
+}
+
+template <class Make>
+void check_bad_input(Make make, const std::string& name) {
+  auto net = make();
+  tensor<float, cpu> z({2, 2, 3}), cond({2, 4}), bad_cond({2, 5}), bad_z({2, 3, 3}), flat_z({2, 6}), empty({0, 2, 3});
+  tensor<std::int64_t, cpu> t({2}), bad_t({3});
+  ops::fill_normal(cpu{}, z.view(), 0.f, 1.f, 1, 0);
+  ops::fill_normal(cpu{}, cond.view(), 0.f, 1.f, 1, 1);
+  t.data()[0] = t.data()[1] = 0;
+  REQUIRE_THROWS_WITH(net.backward(z.cview()), Catch::Contains("before forward"));
+  REQUIRE_THROWS_WITH(net.forward(z.cview(), t.cview(), bad_cond.cview()),
+                      Catch::Contains(name + "::forward") && Catch::Contains("condition") && Catch::Contains("[2, 5]"));
+  REQUIRE_THROWS_WITH(net.forward(bad_z.cview(), t.cview(), cond.cview()),
+                      Catch::Contains("latent") && Catch::Contains("[2, 3, 3]"));
+  REQUIRE_THROWS_WITH(net.forward(flat_z.cview(), t.cview(), cond.cview()), Catch::Contains("latent"));
+  REQUIRE_THROWS_AS(net.forward(empty.cview(), t.cview(), cond.cview()), shape_error);
+  REQUIRE_THROWS_WITH(net.forward(z.cview(), bad_t.cview(), cond.cview()), Catch::Contains("timesteps"));
+  t.data()[1] = 10;  // outside the learned table
+  REQUIRE_THROWS_WITH(net.forward(z.cview(), t.cview(), cond.cview()), Catch::Contains("timestep 10"));
+  t.data()[1] = 1;
+  net.forward(z.cview(), t.cview(), cond.cview());
+  REQUIRE_THROWS_WITH(net.backward(flat_z.cview()), Catch::Contains(name + "::backward"));
 }
 
 }  // namespace cpdiff::testing
