@@ -251,7 +251,7 @@ int run(const flags& f) {
   // The statistics a condition's vectors are z-scored with (SPEC.md step 3: its own; --normalise pooled: those
   // of all conditions together, so that the generated vector, not its de-normalisation, says which condition).
   const bool pooled = f.normalise == "pooled";
-  auto stats_of = [&](const data::lora_collection& coll, std::size_t c) {
+  auto stats_of = [&](const data::lora_collection& coll, std::size_t c) -> const data::zscore_stats& {
     return pooled ? coll.pooled_statistics() : coll.statistics(c);
   };
   // The z-scored vectors of a collection [M, n] and the condition row of each [M, D_in].

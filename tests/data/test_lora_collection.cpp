@@ -123,7 +123,7 @@ TEST_CASE("lora_collection: pooled statistics are those of every checkpoint toge
     all.insert(all.end(), v.begin(), v.end());
     total += c.checkpoint_count(i);
   }
-  const data::zscore_stats p = c.pooled_statistics();
+  const data::zscore_stats p = c.pooled_statistics();  // a copy: c changes below
   REQUIRE(p.dim() == N);
   // coordinate 2 by hand: mean and population std over every checkpoint of every condition
   double m = 0, var = 0;
@@ -139,6 +139,11 @@ TEST_CASE("lora_collection: pooled statistics are those of every checkpoint toge
   const std::vector<float> v(v1.begin(), v1.end());
   const auto back = p.denormalise(p.normalise(v));
   for (std::size_t i = 0; i < v.size(); ++i) CHECK(back[i] == Approx(v[i]).margin(1e-5));
+  // cached, and recomputed when data change
+  CHECK(&c.pooled_statistics() == &c.pooled_statistics());
+  const std::vector<double> before = c.pooled_statistics().mean;
+  c.append(0, std::vector<float>(N, 100.0f));
+  CHECK(c.pooled_statistics().mean[2] > before[2]);
   data::lora_collection empty(c.layout());
   REQUIRE_THROWS_AS(empty.pooled_statistics(), config_error);
   REQUIRE_THROWS_AS(data::zscore_stats::fit(std::vector<float>(N + 1), N), shape_error);

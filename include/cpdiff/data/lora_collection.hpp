@@ -28,6 +28,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -95,6 +96,7 @@ class lora_collection {
     cd.data.insert(cd.data.end(), flat.begin(), flat.end());
     ++cd.count;
     cd.stats_valid = false;
+    pooled_.reset();
   }
   void append(std::size_t c, const lora::adapter& a) { append(c, std::span<const float>(layout_.flatten(a))); }
   // A hook for lora::finetune_config::on_checkpoint that appends to condition c (keep *this alive).
@@ -125,11 +127,14 @@ class lora_collection {
   }
   // The same over every checkpoint of every condition together: one shared normalisation, under which a
   // generated vector must itself carry which condition it is for (per-condition statistics already do).
-  zscore_stats pooled_statistics() const {
+  // Cached like statistics(c) until any condition's data change.
+  const zscore_stats& pooled_statistics() const {
+    if (pooled_) return *pooled_;
     std::vector<float> all;
     for (const auto& cd : conds_) all.insert(all.end(), cd.data.begin(), cd.data.end());
     CPDIFF_CHECK(!all.empty(), config_error, "data::lora_collection::pooled_statistics", "no checkpoints yet");
-    return zscore_stats::fit(all, dim(), floor_);
+    pooled_ = zscore_stats::fit(all, dim(), floor_);
+    return *pooled_;
   }
 
   // z = (v - mean_c) / std_c for each row of v [M, N].
@@ -171,6 +176,7 @@ class lora_collection {
   double floor_;
   std::size_t feature_dim_ = 0;
   std::vector<condition> conds_;
+  mutable std::optional<zscore_stats> pooled_;  // pooled_statistics(), until the data change
 };
 
 }  // namespace cpdiff::data
