@@ -1,0 +1,92 @@
+#pragma once
+// The whole-model steps timed by bench_models.cpp (cpu backend, compiled by the C++ compiler) and
+// bench_gpu.cu (cuda backend), written once over the backend B. The CPU figures come from the .cpp on
+// purpose: host code compiled by nvcc gets no Eigen SIMD (Eigen's ConfigureVectorization.h turns its
+// vectorisation off whenever EIGEN_GPUCC is defined, host pass included), which made the same CPU step
+// 5-10x slower when it was timed from a .cu file.
+//   `sync` runs after every step, inside the timed loop: a device synchronisation for asynchronous backends.
+#include <array>
+#include <cstddef>
+
+#include "bench_support.hpp"
+#include "cpdiff/diffusion/ddpm_objective.hpp"
+#include "cpdiff/models/pdiff_autoencoder.hpp"
+#include "cpdiff/models/pdiff_unet.hpp"
+#include "cpdiff/nn/losses.hpp"
+#include "cpdiff/optim/adamw.hpp"
+
+namespace cpdiff::bench {
+
+// One parameter-autoencoder training step: forward_train (both noises), MSE, backward_train, AdamW.
+template <class Cfg, class B, class Sync>
+void ae_train_step(benchmark::State& state, std::size_t n, std::size_t batch, Sync sync) {
+  models::pdiff_autoencoder<Cfg, float, B> ae(n, 1);
+  optim::adamw<float, B> opt(ae.parameters());
+  nn::mse_loss<float, B> mse;
+  tensor<float, B> x({batch, n});
+  ops::fill_normal(B{}, x.view(), 0.f, 1.f, 1, 0);
+  rng g{2, 0};
+  for (auto _ : state) {
+    opt.zero_grad();
+    auto y = ae.forward_train(x.cview(), g);
+    benchmark::DoNotOptimize(mse.forward(y, x.cview()));
+    ae.backward_train(mse.backward());
+    opt.step();
+    sync();
+  }
+  state.counters["samples/s"] = benchmark::Counter(double(batch), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// One p-diff U-Net step: a DDPM training step (noise, forward, loss, backward, AdamW) when `train`, else
+// one sampling step's denoiser forward.
+template <class Cfg, class B, class Sync>
+void unet_step(benchmark::State& state, shape latent, std::size_t cond, std::size_t batch, bool train, Sync sync) {
+  models::pdiff_unet<Cfg, models::learned, float, B> net(latent, cond, 1000, 1);
+  optim::adamw<float, B> opt(net.parameters());
+  diffusion::ddpm_objective<float, B> obj(diffusion::noise_schedule(1000));
+  tensor<float, B> z0({batch, latent[0], latent[1]}), c({batch, cond});
+  ops::fill_uniform(B{}, z0.view(), -1.f, 1.f, 1, 0);
+  ops::fill_normal(B{}, c.view(), 0.f, 1.f, 1, 1);
+  rng g{3, 0};
+  for (auto _ : state) {
+    auto [xt, t] = obj.prepare(z0.cview(), g);
+    auto eps = net.forward(xt, t, c.cview());
+    if (train) {
+      opt.zero_grad();
+      auto lg = obj.loss_and_grad(eps);
+      net.backward(lg.d_eps_hat);
+      opt.step();
+    }
+    sync();
+  }
+  state.counters["samples/s"] = benchmark::Counter(double(batch), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// The example's small configurations (examples/cond_pdiff_fashion.cpp), n = 3,688.
+struct example_ae {
+  static constexpr std::size_t fold = 3, kernel = 3;
+  static constexpr std::array<std::size_t, 4> enc{4, 4, 4, 4}, dec{4, 64, 64, 8};
+};
+struct example_unet {
+  static constexpr std::array<std::size_t, 4> channels{16, 32, 64, 128};
+  static constexpr std::size_t kernel = 3;
+};
+
+// The five workloads, shared names: <name>/<backend> in both programs.
+template <class B, class Sync>
+void register_model_steps(const char* backend, Sync sync) {
+  const std::string b = std::string("/") + backend;
+  auto reg = [&](const std::string& name, auto fn, double min_time) {
+    benchmark::RegisterBenchmark((name + b).c_str(), fn)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(min_time);
+  };
+  reg("ae_medium_train_step", [=](benchmark::State& s) { ae_train_step<models::pdiff_medium, B>(s, 73728, 16, sync); }, 2);
+  reg("unet_paper_train_step",
+      [=](benchmark::State& s) { unet_step<models::pdiff_unet_default, B>(s, {4, 117}, 512, 16, true, sync); }, 2);
+  reg("unet_paper_sampling_step",
+      [=](benchmark::State& s) { unet_step<models::pdiff_unet_default, B>(s, {4, 117}, 512, 10, false, sync); }, 1);
+  reg("ae_example_train_step", [=](benchmark::State& s) { ae_train_step<example_ae, B>(s, 3688, 64, sync); }, 1);
+  reg("unet_example_train_step",
+      [=](benchmark::State& s) { unet_step<example_unet, B>(s, {4, 46}, 32, 64, true, sync); }, 1);
+}
+
+}  // namespace cpdiff::bench
