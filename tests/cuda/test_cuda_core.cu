@@ -358,25 +358,39 @@ TEMPLATE_TEST_CASE("cuda: gemm matches the CPU in every transpose combination", 
       }
 }
 
-TEMPLATE_TEST_CASE("cuda: Philox fills equal the CPU's (uniform bit for bit, normal to ~1e-6)", "[cuda][rng]", float,
+TEMPLATE_TEST_CASE("cuda: Philox fills equal the CPU's (uniform bit for bit, normal but for rare 1-ulp ties)", "[cuda][rng]", float,
                    double) {
   CPDIFF_REQUIRE_CUDA_OR_SKIP();
   using T = TestType;
   const std::size_t n = 100003;  // not a multiple of 4: the last Philox block is partial
   std::vector<T> want(n);
   tensor<T, gpu> d({n});
+  // Widths 1 and 1/8 multiply exactly; +-1/sqrt(7) (nn::linear<7, .>'s init) does not, so it tells a
+  // fused multiply-add from a separate multiply and add (both backends must fuse: backend/cpu/elementwise.hpp).
+  const T b7 = T(1) / std::sqrt(T(7));
   for (auto [lo, hi] : {std::pair<T, T>{T(0), T(1)}, std::pair<T, T>{T(-0.3), T(0.7)},
-                        std::pair<T, T>{T(-0.0625), T(0.0625)}}) {
+                        std::pair<T, T>{T(-0.0625), T(0.0625)}, std::pair<T, T>{-b7, b7}}) {
     ops::fill_uniform(cpu{}, hv(want, {n}), lo, hi, seed, 77);
     ops::fill_uniform(gpu{}, d.view(), lo, hi, seed, 77);
     require_bit_equal(download(d), want, "fill_uniform");
   }
+  // Normals: Box-Muller in double rounded to float once (core/rng.hpp), so the same values except where the
+  // double results of the two math libraries straddle a rounding boundary: a few in 1e9 draws, 1 ulp each.
+  const auto require_same_normals = [&](const std::vector<T>& got, const std::string& what) {
+    std::size_t differ = 0;
+    bool one_ulp = true;
+    for (std::size_t i = 0; i < n; ++i)
+      if (got[i] != want[i]) ++differ, one_ulp = one_ulp && std::nextafter(want[i], got[i]) == got[i];
+    INFO(what << ": " << differ << " of " << n << " differ");
+    CHECK(differ <= 2);
+    CHECK(one_ulp);
+  };
   ops::fill_normal(cpu{}, hv(want, {n}), T(0), T(1), seed, 78);
   ops::fill_normal(gpu{}, d.view(), T(0), T(1), seed, 78);
-  require_close(download(d), want, 2e-6, 2e-6, "fill_normal N(0, 1)");
+  require_same_normals(download(d), "fill_normal N(0, 1)");
   ops::fill_normal(cpu{}, hv(want, {n}), T(0.5), T(0.1), seed, 79);
   ops::fill_normal(gpu{}, d.view(), T(0.5), T(0.1), seed, 79);
-  require_close(download(d), want, 2e-6, 1e-6, "fill_normal N(0.5, 0.01)");
+  require_same_normals(download(d), "fill_normal N(0.5, 0.01)");
   // A different stream gives different numbers (the comparison above is not vacuous).
   ops::fill_uniform(gpu{}, d.view(), T(0), T(1), seed, 80);
   ops::fill_uniform(cpu{}, hv(want, {n}), T(0), T(1), seed, 77);

@@ -66,6 +66,8 @@ __device__ inline float mul_rn(float a, float b) { return __fmul_rn(a, b); }
 __device__ inline double mul_rn(double a, double b) { return __dmul_rn(a, b); }
 __device__ inline float add_rn(float a, float b) { return __fadd_rn(a, b); }
 __device__ inline double add_rn(double a, double b) { return __dadd_rn(a, b); }
+__device__ inline float fma_rn(float a, float b, float c) { return __fmaf_rn(a, b, c); }
+__device__ inline double fma_rn(double a, double b, double c) { return __fma_rn(a, b, c); }
 
 struct plus_double {
   __host__ __device__ double operator()(double a, double b) const { return a + b; }
@@ -142,7 +144,7 @@ struct fill_uniform_op {
   T lo, width;
   std::uint64_t seed, stream;
   __device__ void operator()(std::size_t i) const {
-    y[i] = add_rn(lo, mul_rn(width, static_cast<T>(philox_uniform(seed, stream, i))));
+    y[i] = fma_rn(width, static_cast<T>(philox_uniform(seed, stream, i)), lo);  // as the CPU: one fma
   }
 };
 template <class T>
@@ -151,7 +153,7 @@ struct fill_normal_op {
   T mean, stddev;
   std::uint64_t seed, stream;
   __device__ void operator()(std::size_t i) const {
-    y[i] = add_rn(mean, mul_rn(stddev, static_cast<T>(philox_normal(seed, stream, i))));
+    y[i] = fma_rn(stddev, static_cast<T>(philox_normal(seed, stream, i)), mean);
   }
 };
 
