@@ -1,0 +1,227 @@
+// The example's models, the samplers and the diffusion trainer on the GPU against the CPU (the reference),
+// all in double so that a comparison through LeakyReLU / ELU kinks and long chains is stable (see
+// test_cuda_layers.cu's model section for why float gradients are not):
+//   mlp_denoiser             forward, d cond and every parameter gradient
+//   style_autoencoder        a training pass (BatchNorm batch statistics, ELU, Tanh latent, clamp) and its
+//                            gradients, the running statistics it updates, and encode() in evaluation mode
+//   ddpm_sampler / ddim      whole sampling chains (DDPM 100 steps, DDIM 20 steps with eta 0 and 1) from the
+//                            same seed: the same samples
+//   diffusion_trainer        30 steps of training (batches, noise, AdamW, EMA) from the same seed: the same
+//                            losses and parameters
+// Tolerance: max |gpu - cpu| <= 1e-9 * max |cpu| over each tensor (the GPU's exp / log / sin round
+// differently in the last bits; everything else is the same IEEE arithmetic).
+// Without a device the program prints "SKIPPED: no CUDA device" and exits 77 (CTest: Skipped).
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cpdiff/cpdiff_cuda.cuh"
+#include "cpdiff/diffusion/ddim_sampler.hpp"
+#include "cpdiff/diffusion/ddpm_sampler.hpp"
+#include "cpdiff/models/mlp_denoiser.hpp"
+#include "cpdiff/models/style_autoencoder.hpp"
+#include "cpdiff/train/diffusion_trainer.hpp"
+#include "support/cuda_device.hpp"
+
+namespace {
+
+// Not `using namespace cpdiff`: libcu++'s global namespace ::cuda would make `cuda` ambiguous.
+using cpdiff::cpu;
+using cpdiff::shape;
+using gpu = cpdiff::cuda;
+using host_tensor = cpdiff::tensor<double, cpu>;
+using device_tensor = cpdiff::tensor<double, gpu>;
+using hcview = cpdiff::tensor_view<const double, cpdiff::host_space>;
+using dcview = cpdiff::tensor_view<const double, cpdiff::device_space>;
+using index_t = std::int64_t;
+
+constexpr double rel_tol = 1e-9;
+
+host_tensor random_host(shape s, std::uint64_t seed, double mean = 0, double stddev = 1) {
+  host_tensor t(s);
+  cpdiff::ops::fill_normal(cpu{}, t.view(), mean, stddev, seed, 0);
+  return t;
+}
+template <class T>
+cpdiff::tensor<T, gpu> upload(const cpdiff::tensor<T, cpu>& h) {
+  cpdiff::tensor<T, gpu> d(h.shape());
+  cpdiff::ops::from_host(gpu{}, std::span<const T>(h.data(), h.size()), d.view());
+  return d;
+}
+
+// floor: an absolute allowance added to the relative one, for tensors whose exact value is 0 and whose
+// computed value is rounding alone (a conv bias just before a BatchNorm / InstanceNorm, which removes it).
+void require_close(const std::vector<double>& got, const double* want, std::size_t n, const std::string& what,
+                   double floor = 0) {
+  INFO(what);
+  REQUIRE(got.size() == n);
+  double max_ref = 0, max_diff = 0;
+  std::size_t worst = 0;
+  bool finite = true;
+  for (std::size_t i = 0; i < n; ++i) {
+    finite = finite && std::isfinite(got[i]);
+    max_ref = std::max(max_ref, std::abs(want[i]));
+    const double d = std::abs(got[i] - want[i]);
+    if (d > max_diff) max_diff = d, worst = i;
+  }
+  INFO("max |gpu - cpu| = " << max_diff << " at element " << worst << " (gpu " << (n ? got[worst] : 0.0) << ", cpu "
+                            << (n ? want[worst] : 0.0) << "), max |cpu| = " << max_ref << ", " << n
+                            << " elements, floor " << floor);
+  REQUIRE(finite);
+  REQUIRE((max_ref > 0 || floor > 0));
+  CHECK(max_diff <= rel_tol * max_ref + floor);
+}
+void require_close(dcview got, hcview want, const std::string& what) {
+  INFO(what << ": gpu " << got.shape() << ", cpu " << want.shape());
+  REQUIRE(got.shape() == want.shape());
+  require_close(cpdiff::ops::to_host(gpu{}, got), want.data(), want.size(), what);
+}
+// Every entry of the two stores, values or gradients, one comparison per entry.
+void require_same_store(cpdiff::parameter_store<double, gpu>& pg, cpdiff::parameter_store<double, cpu>& pc,
+                        bool grads, const std::string& what) {
+  cpdiff::check_same_entries(pc, pg, "require_same_store");
+  const auto& cpg = std::as_const(pg);
+  const std::vector<double> g = cpdiff::ops::to_host(gpu{}, grads ? cpg.grads() : cpg.values());
+  const double* c = grads ? pc.grads().data() : pc.values().data();
+  double store_max = 0;  // the floor of each entry: 1e-12 of the largest value in the store
+  for (std::size_t i = 0; i < pc.size(); ++i) store_max = std::max(store_max, std::abs(c[i]));
+  for (const auto& e : pc.entries()) {
+    if (grads && !e.trainable) continue;
+    const std::vector<double> part(g.begin() + std::ptrdiff_t(e.offset), g.begin() + std::ptrdiff_t(e.offset + e.shape.size()));
+    require_close(part, c + e.offset, e.shape.size(), what + (grads ? ": d" : ": ") + e.name, 1e-12 * store_max);
+  }
+}
+
+struct small_mlp {
+  static constexpr std::size_t width = 32, depth = 2;
+};
+template <class B>
+using denoiser = cpdiff::models::mlp_denoiser<small_mlp, cpdiff::models::sinusoidal<16, 32>, double, B>;
+
+struct small_style {
+  static constexpr std::array<std::size_t, 3> channels{4, 8, 4};
+  static constexpr std::size_t kernel = 3, latent = 6;
+};
+template <class B>
+using style_ae = cpdiff::models::style_autoencoder<small_style, double, B>;
+
+constexpr std::size_t cond_dim = 5, steps = 100;
+const shape latent{2, 3};
+
+}  // namespace
+
+TEST_CASE("cuda mlp_denoiser matches the CPU in double: eps_hat, d cond, every gradient", "[cuda][models][mlp]") {
+  CPDIFF_REQUIRE_CUDA_OR_SKIP();
+  denoiser<cpu> nc(latent, cond_dim, steps, 7);
+  denoiser<gpu> ng(latent, cond_dim, steps, 7);
+  cpdiff::copy_parameters(nc.parameters(), ng.parameters());
+  const std::size_t n = 6;
+  const auto z = random_host({n, 2, 3}, 1), c = random_host({n, cond_dim}, 2), de = random_host({n, 2, 3}, 3);
+  cpdiff::tensor<index_t, cpu> t({n});
+  for (std::size_t i = 0; i < n; ++i) t.data()[i] = static_cast<index_t>((17 * i + 5) % steps);
+  const auto zd = upload(z), cd = upload(c), ded = upload(de);
+  const auto td = upload(t);
+  require_close(ng.forward(zd.cview(), td.cview(), cd.cview()), nc.forward(z.cview(), t.cview(), c.cview()),
+                "mlp_denoiser eps_hat");
+  cpdiff::ops::fill(cpu{}, nc.parameters().grads(), 0.0);
+  cpdiff::ops::fill(gpu{}, ng.parameters().grads(), 0.0);
+  require_close(ng.backward(ded.cview()), nc.backward(de.cview()), "mlp_denoiser d cond");
+  require_same_store(ng.parameters(), nc.parameters(), true, "mlp_denoiser");
+}
+
+TEST_CASE("cuda style_autoencoder (BatchNorm, ELU, Tanh latent, clamp) trains like the CPU in double",
+          "[cuda][models][style_ae]") {
+  CPDIFF_REQUIRE_CUDA_OR_SKIP();
+  const auto options = [](auto o) {  // each backend's model has its own options type
+    o.tanh_latent = true;
+    o.clamp_latent = true;
+    return o;
+  };
+  const std::size_t n_params = 300, batch = 5;
+  style_ae<cpu> ac(n_params, 11, options(typename style_ae<cpu>::options{}));
+  style_ae<gpu> ag(n_params, 11, options(typename style_ae<gpu>::options{}));
+  cpdiff::copy_parameters(ac.parameters(), ag.parameters());
+  const auto x = random_host({batch, n_params}, 12, 0, 0.05);
+  const auto xd = upload(x);
+  cpdiff::rng gc{13, 0}, gg{13, 0};  // the same noise draws
+  const hcview yc = ac.forward_train(x.cview(), gc);
+  require_close(ag.forward_train(xd.cview(), gg), yc, "style_autoencoder reconstruction");
+  const auto dr = random_host(yc.shape(), 14);
+  const auto drd = upload(dr);
+  cpdiff::ops::fill(cpu{}, ac.parameters().grads(), 0.0);
+  cpdiff::ops::fill(gpu{}, ag.parameters().grads(), 0.0);
+  ac.backward_train(dr.cview());
+  ag.backward_train(drd.cview());
+  require_same_store(ag.parameters(), ac.parameters(), true, "style_autoencoder");
+  require_same_store(ag.parameters(), ac.parameters(), false, "style_autoencoder (values, running statistics)");
+  require_close(ag.encode(xd.cview()), ac.encode(x.cview()), "style_autoencoder encode (running statistics)");
+}
+
+TEST_CASE("cuda samplers: DDPM and DDIM chains from the same seed give the CPU's samples (double)",
+          "[cuda][diffusion][samplers]") {
+  CPDIFF_REQUIRE_CUDA_OR_SKIP();
+  denoiser<cpu> nc(latent, cond_dim, steps, 21);
+  denoiser<gpu> ng(latent, cond_dim, steps, 21);
+  cpdiff::copy_parameters(nc.parameters(), ng.parameters());
+  const std::size_t n = 8;
+  const auto c = random_host({n, cond_dim}, 22);
+  const auto cd = upload(c);
+  auto model_c = [&](hcview x, cpdiff::tensor_view<const index_t> t) { return nc.forward(x, t, c.cview()); };
+  auto model_g = [&](dcview x, cpdiff::tensor_view<const index_t, cpdiff::device_space> t) {
+    return ng.forward(x, t, cd.cview());
+  };
+  const cpdiff::diffusion::noise_schedule sched(steps);
+  {
+    cpdiff::diffusion::ddpm_sampler<double, cpu> sc(sched);
+    cpdiff::diffusion::ddpm_sampler<double, gpu> sg(sched);
+    cpdiff::rng gc{23}, gg{23};
+    const hcview xc = sc.sample(model_c, {n, 2, 3}, gc);
+    require_close(sg.sample(model_g, {n, 2, 3}, gg), xc, "ddpm_sampler, 100 steps");
+  }
+  for (double eta : {0.0, 1.0}) {
+    cpdiff::diffusion::ddim_sampler<double, cpu> sc(sched, {.steps = 20, .eta = eta});
+    cpdiff::diffusion::ddim_sampler<double, gpu> sg(sched, {.steps = 20, .eta = eta});
+    cpdiff::rng gc{24}, gg{24};
+    const hcview xc = sc.sample(model_c, {n, 2, 3}, gc);
+    require_close(sg.sample(model_g, {n, 2, 3}, gg), xc, "ddim_sampler, 20 steps, eta " + std::to_string(eta));
+  }
+}
+
+TEST_CASE("cuda diffusion_trainer: 30 steps from the same seed follow the CPU (losses, parameters, EMA)",
+          "[cuda][train][diffusion]") {
+  CPDIFF_REQUIRE_CUDA_OR_SKIP();
+  constexpr std::size_t m = 40, k = 3;
+  const auto z = random_host({m, 2, 3}, 31, 0, 0.5);
+  host_tensor table({k, cond_dim});
+  cpdiff::ops::fill_normal(cpu{}, table.view(), 0.0, 1.0, 32, 0);
+  std::vector<int> ids(m);
+  for (std::size_t i = 0; i < m; ++i) ids[i] = static_cast<int>(i % k);
+  denoiser<cpu> nc(latent, cond_dim, steps, 33);
+  denoiser<gpu> ng(latent, cond_dim, steps, 33);
+  cpdiff::copy_parameters(nc.parameters(), ng.parameters());
+  const cpdiff::train::train_options opt{.steps = 30, .batch_size = 16, .adamw = {.lr = 1e-3},
+                                         .schedule = cpdiff::train::lr_schedule::cosine, .clip_grad_norm = 1.0,
+                                         .ema_decay = 0.9, .seed = 34};
+  const auto conds = cpdiff::train::condition_set<double>::by_id(std::span<const int>(ids), table.cview());
+  cpdiff::train::diffusion_trainer tc(nc, cpdiff::diffusion::noise_schedule(steps), z.cview(), conds, opt);
+  cpdiff::train::diffusion_trainer tg(ng, cpdiff::diffusion::noise_schedule(steps), z.cview(), conds, opt);
+  for (int s = 0; s < 30; ++s) {
+    const double lc = tc.run(1), lg = tg.run(1);
+    INFO("step " << s << ": loss cpu " << lc << ", gpu " << lg);
+    REQUIRE(std::isfinite(lg));
+    REQUIRE(std::abs(lg - lc) <= rel_tol * std::abs(lc));
+  }
+  require_same_store(ng.parameters(), nc.parameters(), false, "diffusion_trainer, after 30 steps");
+  REQUIRE(tc.ema() != nullptr);
+  REQUIRE(tg.ema() != nullptr);
+  tc.ema()->swap_in();
+  tg.ema()->swap_in();
+  require_same_store(ng.parameters(), nc.parameters(), false, "diffusion_trainer EMA weights");
+}
