@@ -9,6 +9,7 @@
 #include <cstddef>
 
 #include "bench_support.hpp"
+#include "cpdiff/backend/matmul_precision.hpp"
 #include "cpdiff/diffusion/ddpm_objective.hpp"
 #include "cpdiff/models/pdiff_autoencoder.hpp"
 #include "cpdiff/models/pdiff_unet.hpp"
@@ -72,12 +73,20 @@ struct example_unet {
   static constexpr std::size_t kernel = 3;
 };
 
-// The five workloads, shared names: <name>/<backend> in both programs.
+// The five workloads, shared names: <name>/<label> in both programs. `precision` is the matmul_precision
+// each runs under (bf16: the cuda backend's mixed precision; the cpu backend computes fp32 either way).
 template <class B, class Sync>
-void register_model_steps(const char* backend, Sync sync) {
-  const std::string b = std::string("/") + backend;
+void register_model_steps(const char* label, Sync sync, matmul_precision precision = matmul_precision::fp32) {
+  const std::string b = std::string("/") + label;
   auto reg = [&](const std::string& name, auto fn, double min_time) {
-    benchmark::RegisterBenchmark((name + b).c_str(), fn)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(min_time);
+    benchmark::RegisterBenchmark((name + b).c_str(),
+                                 [=](benchmark::State& s) {
+                                   const matmul_precision_scope scope(precision);
+                                   fn(s);
+                                 })
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime()
+        ->MinTime(min_time);
   };
   reg("ae_medium_train_step", [=](benchmark::State& s) { ae_train_step<models::pdiff_medium, B>(s, 73728, 16, sync); }, 2);
   reg("unet_paper_train_step",

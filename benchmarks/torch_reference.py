@@ -5,7 +5,7 @@ The same architectures as cpdiff's models::pdiff_autoencoder<pdiff_medium> and m
 (see tests/fixtures/make_model_fixtures.py for the layer-by-layer definitions they mirror), built here in
 plain torch: one AE training step (n = 73,728, batch 16), one U-Net DDPM training step (batch 16) and one
 sampling step (batch 10) at latent [4, 117] + condition 512. Prints one line per workload:
-  torch <workload> <device> <ms per step>
+  torch <workload>[_bf16] <device> <ms per step>      (_bf16: under torch.autocast bfloat16, cuda only)
 Usage: python3 benchmarks/torch_reference.py [--device cuda|cpu] [--steps 20]
 """
 import argparse
@@ -82,6 +82,11 @@ def main():
 
     print(f"torch unet_paper_train_step {dev} {timed(lambda: unet_step(16, True), a.steps, dev):.2f}")
     print(f"torch unet_paper_sampling_step {dev} {timed(lambda: unet_step(10, False), a.steps, dev):.2f}")
+    if dev == "cuda":  # mixed precision: bf16 autocast, as cpdiff's matmul_precision::bf16 (float weights)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            print(f"torch ae_medium_train_step_bf16 {dev} {timed(ae_step, a.steps, dev):.2f}")
+            print(f"torch unet_paper_train_step_bf16 {dev} {timed(lambda: unet_step(16, True), a.steps, dev):.2f}")
+            print(f"torch unet_paper_sampling_step_bf16 {dev} {timed(lambda: unet_step(10, False), a.steps, dev):.2f}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@
 #include "cpdiff/core/shape.hpp"
 
 #include "cpdiff/backend/cpu.hpp"
+#include "cpdiff/backend/matmul_precision.hpp"
 #include "cpdiff/backend/policy.hpp"
 
 #include "cpdiff/tensor/copy_parameters.hpp"

@@ -358,6 +358,47 @@ TEMPLATE_TEST_CASE("cuda: gemm matches the CPU in every transpose combination", 
       }
 }
 
+TEST_CASE("cuda: matmul_precision::bf16 runs float GEMMs on bf16 tensor cores, within bf16's accuracy",
+          "[cuda][blas][precision]") {
+  CPDIFF_REQUIRE_CUDA_OR_SKIP();
+  using ops::trans;
+  const std::size_t M = 192, N = 160, K = 256;
+  const auto A = random_vector<float>(M * K, 1600), B = random_vector<float>(K * N, 1601);
+  std::vector<float> C(M * N, 0.f);
+  ops::gemm(cpu{}, trans::no, trans::no, M, N, K, 1.f, A.data(), K, B.data(), N, 0.f, C.data(), N);
+  auto dA = upload(A), dB = upload(B);
+  tensor<float, gpu> dC({M * N});
+  // max |gpu - cpu| over the result, relative to max |cpu|
+  const auto rel_error = [&] {
+    const auto g = download(dC);
+    double worst = 0, ref = 0;
+    for (std::size_t i = 0; i < g.size(); ++i) {
+      worst = std::max(worst, double(std::abs(g[i] - C[i])));
+      ref = std::max(ref, double(std::abs(C[i])));
+    }
+    return worst / ref;
+  };
+  const auto run = [&] {
+    ops::gemm(gpu{}, trans::no, trans::no, M, N, K, 1.f, dA.data(), K, dB.data(), N, 0.f, dC.data(), N);
+  };
+  run();
+  const double fp32 = rel_error();
+  double bf16 = 0;
+  {
+    const matmul_precision_scope scope(matmul_precision::bf16);
+    run();
+    bf16 = rel_error();
+  }
+  run();  // fp32 again after the scope
+  const double after = rel_error();
+  INFO("max relative error vs the CPU: fp32 " << fp32 << ", bf16 " << bf16 << ", fp32 after the scope " << after);
+  CHECK(fp32 < 1e-5);
+  CHECK(after == fp32);
+  // bf16 keeps 8 significant bits: products of [-1, 1] inputs err by ~2^-9 each, their sum of 256 by ~1e-2.
+  CHECK(bf16 > 1e-4);  // the bf16 path really ran (fp32 is ~1e-6)
+  CHECK(bf16 < 3e-2);
+}
+
 TEMPLATE_TEST_CASE("cuda: Philox fills equal the CPU's (uniform bit for bit, normal but for rare 1-ulp ties)", "[cuda][rng]", float,
                    double) {
   CPDIFF_REQUIRE_CUDA_OR_SKIP();

@@ -7,7 +7,8 @@
 //   ddpm_sampler / ddim      whole sampling chains (DDPM 100 steps, DDIM 20 steps with eta 0 and 1) from the
 //                            same seed: the same samples
 //   diffusion_trainer        30 steps of training (batches, noise, AdamW, EMA) from the same seed: the same
-//                            losses and parameters
+//                            losses and parameters; and in float, a run with bf16 matrix products for its
+//                            first 75% (train_options::bf16_fraction) against the same run in fp32
 // Tolerance: max |gpu - cpu| <= 1e-9 * max |cpu| over each tensor (the GPU's exp / log / sin round
 // differently in the last bits; everything else is the same IEEE arithmetic).
 // Without a device the program prints "SKIPPED: no CUDA device" and exits 77 (CTest: Skipped).
@@ -224,4 +225,37 @@ TEST_CASE("cuda diffusion_trainer: 30 steps from the same seed follow the CPU (l
   tc.ema()->swap_in();
   tg.ema()->swap_in();
   require_same_store(ng.parameters(), nc.parameters(), false, "diffusion_trainer EMA weights");
+}
+
+TEST_CASE("cuda diffusion_trainer with bf16_fraction 0.75 trains like fp32 (float, mixed precision)",
+          "[cuda][train][precision]") {
+  CPDIFF_REQUIRE_CUDA_OR_SKIP();
+  using fdenoiser = cpdiff::models::mlp_denoiser<small_mlp, cpdiff::models::sinusoidal<16, 32>, float, gpu>;
+  constexpr std::size_t m = 300, k = 3;
+  // class k's latents around the mean k/2 - 0.5, spread 0.1; its condition row is one-hot
+  cpdiff::tensor<float, cpu> z({m, 2, 3}), table({k, cond_dim});
+  cpdiff::ops::fill_normal(cpu{}, z.view(), 0.f, 0.1f, 41, 0);
+  for (std::size_t i = 0; i < m; ++i)
+    for (std::size_t j = 0; j < 6; ++j) z.data()[i * 6 + j] += 0.5f * float(i % k) - 0.5f;
+  cpdiff::ops::fill(cpu{}, table.view(), 0.f);
+  for (std::size_t c = 0; c < k; ++c) table.data()[c * cond_dim + c] = 1.f;
+  std::vector<int> ids(m);
+  for (std::size_t i = 0; i < m; ++i) ids[i] = static_cast<int>(i % k);
+  const auto conds = cpdiff::train::condition_set<float>::by_id(std::span<const int>(ids), table.cview());
+  double first[2], last[2];
+  for (int bf16 = 0; bf16 < 2; ++bf16) {
+    fdenoiser net(latent, cond_dim, steps, 42);
+    cpdiff::train::diffusion_trainer trainer(
+        net, cpdiff::diffusion::noise_schedule(steps), z.cview(), conds,
+        {.steps = 800, .batch_size = 64, .adamw = {.lr = 2e-3}, .schedule = cpdiff::train::lr_schedule::cosine,
+         .ema_decay = 0.0, .bf16_fraction = bf16 ? 0.75 : 0.0, .seed = 43});
+    first[bf16] = trainer.run(100);
+    trainer.run(500);
+    last[bf16] = trainer.run(200);  // the last 200 steps: fp32 in both runs
+  }
+  WARN("eps-MSE, first 100 / last 200 steps: fp32 " << first[0] << " / " << last[0] << ", bf16 for 75% "
+                                                     << first[1] << " / " << last[1]);
+  CHECK(last[0] < 0.5 * first[0]);
+  CHECK(last[1] < 0.5 * first[1]);
+  CHECK(std::abs(last[1] - last[0]) < 0.1 * last[0]);  // mixed precision costs little of the fit
 }

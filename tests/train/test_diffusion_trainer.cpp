@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -130,4 +131,59 @@ TEST_CASE("diffusion_trainer: per-sample condition rows, NaN guard and bad input
   bad_ids[5] = 3;
   REQUIRE_THROWS_WITH(train::condition_set<float>::by_id(std::span<const std::int64_t>(bad_ids), p.table.cview()),
                       Catch::Contains("ids[5] = 3"));
+}
+
+namespace {
+// tiny_unet that records the matrix-product precision each forward and backward ran under.
+struct precision_probe : tiny_unet {
+  using tiny_unet::tiny_unet;
+  std::vector<matmul_precision> seen;
+  cview forward(cview z, tview t, cview cond) {
+    seen.push_back(current_matmul_precision());
+    return tiny_unet::forward(z, t, cond);
+  }
+  cview backward(cview d) {
+    CHECK(current_matmul_precision() == seen.back());  // the whole step under one precision
+    return tiny_unet::backward(d);
+  }
+};
+}  // namespace
+
+TEST_CASE("diffusion_trainer: bf16_fraction runs the first part of the run under matmul_precision::bf16",
+          "[train][diffusion][precision]") {
+  tiny_problem p;
+  precision_probe net({2, 3}, 4, 50, 1);
+  std::ostringstream log;
+  train::diffusion_trainer trainer(net, diffusion::noise_schedule(50), p.z.cview(), p.conditions(),
+                                   {.steps = 20, .batch_size = 4, .bf16_fraction = 0.75, .seed = 2, .log = &log,
+                                    .log_every = 0});
+  trainer.run();
+  REQUIRE(net.seen.size() == 20);
+  for (std::size_t i = 0; i < 20; ++i) {
+    INFO("step " << i);
+    CHECK(net.seen[i] == (i < 15 ? matmul_precision::bf16 : matmul_precision::fp32));
+  }
+  CHECK(current_matmul_precision() == matmul_precision::fp32);  // the scope ended with the step
+  CHECK(log.str().find("step 15: matrix products bf16 -> fp32 (bf16_fraction 0.75)") != std::string::npos);
+  // The default is fp32 throughout; bad fractions are refused.
+  precision_probe plain({2, 3}, 4, 50, 1);
+  train::diffusion_trainer(plain, diffusion::noise_schedule(50), p.z.cview(), p.conditions(), {.steps = 3}).run();
+  CHECK(plain.seen == std::vector<matmul_precision>(3, matmul_precision::fp32));
+  CHECK_THROWS_WITH(train::diffusion_trainer(plain, diffusion::noise_schedule(50), p.z.cview(), p.conditions(),
+                                             {.steps = 3, .bf16_fraction = 1.5}),
+                    Catch::Contains("bf16_fraction must be in [0, 1]"));
+}
+
+TEST_CASE("matmul_precision_scope nests and restores", "[train][precision]") {
+  CHECK(current_matmul_precision() == matmul_precision::fp32);
+  {
+    const matmul_precision_scope a(matmul_precision::bf16);
+    CHECK(current_matmul_precision() == matmul_precision::bf16);
+    {
+      const matmul_precision_scope b(matmul_precision::fp32);
+      CHECK(current_matmul_precision() == matmul_precision::fp32);
+    }
+    CHECK(current_matmul_precision() == matmul_precision::bf16);
+  }
+  CHECK(current_matmul_precision() == matmul_precision::fp32);
 }

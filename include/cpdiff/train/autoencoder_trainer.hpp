@@ -113,6 +113,7 @@ class autoencoder_trainer {
   }
 
   double step() {
+    const matmul_precision_scope precision(loop_.step_precision());
     const auto x = load(loop_.next_batch());  // [N, n]
     loop_.zero_grad();
     const auto recon = ae_->forward_train(x, loop_.noise());  // [N, n]

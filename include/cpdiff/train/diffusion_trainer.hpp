@@ -143,6 +143,7 @@ class diffusion_trainer {
   }
 
   double step() {
+    const matmul_precision_scope precision(loop_.step_precision());
     const std::span<const std::size_t> idx = loop_.next_batch();
     const std::size_t n = idx.size();
     const B& be = net_->parameters().backend();

@@ -1,6 +1,7 @@
 #pragma once
 // training_loop<T, B>: the part of a training step that does not depend on the model, shared by
 // autoencoder_trainer and diffusion_trainer. A trainer's step is
+//   matmul_precision_scope p(loop.step_precision());   // bf16 for the first bf16_fraction of the run
 //   idx = loop.next_batch();  gather;  loop.zero_grad();
 //   loss = forward + loss;    loop.check_loss(loss);   backward;
 //   loop.finish_step(loss);   // gradient guard, clipping, LR, AdamW, EMA, plateau, history, progress,
@@ -21,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "cpdiff/backend/matmul_precision.hpp"
 #include "cpdiff/core/error.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/optim/adamw.hpp"
@@ -80,7 +82,11 @@ class training_loop {
       extra_opt_->step();
     }
     if (ema_) ema_->update();
+    const matmul_precision before = step_precision();
     step_ = k;
+    if (o_.log && before != step_precision())
+      *o_.log << "step " << k << ": matrix products " << to_string(before) << " -> " << to_string(step_precision())
+              << " (bf16_fraction " << o_.bf16_fraction << ")\n";
     epoch_loss_sum_ += loss;
     ++epoch_loss_count_;
     if (batches_.epoch_finished()) {
@@ -101,6 +107,12 @@ class training_loop {
                     : base;
     if (o_.plateau && base > 0) lr *= o_.plateau->lr / base;
     return lr;
+  }
+
+  // The matrix-product precision of the next step: bf16 while fewer than bf16_fraction * total steps are done.
+  matmul_precision step_precision() const {
+    return static_cast<double>(step_) < o_.bf16_fraction * static_cast<double>(total_steps()) ? matmul_precision::bf16
+                                                                                               : matmul_precision::fp32;
   }
 
   // State.

@@ -14,6 +14,7 @@
 
 #include "cpdiff/backend/cpu/blas.hpp"  // ops::trans
 #include "cpdiff/backend/cuda/check.cuh"
+#include "cpdiff/backend/matmul_precision.hpp"
 #include "cpdiff/backend/cuda/elementwise.cuh"
 #include "cpdiff/backend/cuda/policy.cuh"
 
@@ -63,9 +64,14 @@ inline int to_int(std::size_t v, const char* what) {
   return static_cast<int>(v);
 }
 
+// Float products follow matmul_precision (backend/matmul_precision.hpp): bf16 runs them on tensor cores
+// with bfloat16 inputs and float accumulation; double products are always IEEE double.
 inline cublasStatus_t gemm_call(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
                                 const float* alpha, const float* A, int lda, const float* B, int ldb, const float* beta,
                                 float* C, int ldc) {
+  if (current_matmul_precision() == matmul_precision::bf16)
+    return cublasGemmEx(h, ta, tb, m, n, k, alpha, A, CUDA_R_32F, lda, B, CUDA_R_32F, ldb, beta, C, CUDA_R_32F, ldc,
+                        CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_GEMM_DEFAULT);
   return cublasSgemm(h, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 inline cublasStatus_t gemm_call(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
