@@ -199,6 +199,12 @@ TEST_CASE("cuda: host <-> device copies, device copies, strided row copies", "[c
   auto dd = upload(std::vector<float>(4 * 6, -1.0f));
   ops::copy_rows(gpu{}, ds.data(), 7, dd.data(), 6, 4, 5);
   require_bit_equal(download(dd), dst_cpu, "copy_rows");
+  // source leading dimension 0: one row repeated (style_image_encoder's backward spreads d m this way)
+  std::vector<float> rep_cpu(4 * 6, -1.0f);
+  ops::copy_rows(cpu{}, src.data(), 0, rep_cpu.data(), 6, 4, 5);
+  auto dr = upload(std::vector<float>(4 * 6, -1.0f));
+  ops::copy_rows(gpu{}, ds.data(), 0, dr.data(), 6, 4, 5);
+  require_bit_equal(download(dr), rep_cpu, "copy_rows, source leading dimension 0");
 
   // Empty transfers are no-ops.
   tensor<float, gpu> none({0});

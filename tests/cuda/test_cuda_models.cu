@@ -1,11 +1,14 @@
 // The example's models, the samplers and the diffusion trainer on the GPU against the CPU (the reference),
 // all in double so that a comparison through LeakyReLU / ELU kinks and long chains is stable (see
 // test_cuda_layers.cu's model section for why float gradients are not):
-//   mlp_denoiser             forward, d cond and every parameter gradient
+//   mlp_denoiser, bottom_unet forward, d cond and every parameter gradient
+//   style_image_encoder, vector_projector, lora_mlp (LoRA on both layers)
+//                            forward, input gradient (where there is one) and every parameter gradient
 //   style_autoencoder        a training pass (BatchNorm batch statistics, ELU, Tanh latent, clamp) and its
 //                            gradients, the running statistics it updates, and encode() in evaluation mode
 //   ddpm_sampler / ddim      whole sampling chains (DDPM 100 steps, DDIM 20 steps with eta 0 and 1) from the
 //                            same seed: the same samples
+//   autoencoder_trainer      20 steps of the style autoencoder from the same seed: losses and parameters
 //   diffusion_trainer        30 steps of training (batches, noise, AdamW, EMA) from the same seed: the same
 //                            losses and parameters; and in float, a run with bf16 matrix products for its
 //                            first 75% (train_options::bf16_fraction) against the same run in fp32
@@ -20,14 +23,21 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <ratio>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "cpdiff/cpdiff_cuda.cuh"
 #include "cpdiff/diffusion/ddim_sampler.hpp"
 #include "cpdiff/diffusion/ddpm_sampler.hpp"
+#include "cpdiff/models/bottom_unet.hpp"
+#include "cpdiff/models/condition_encoders.hpp"
+#include "cpdiff/models/lora_mlp.hpp"
 #include "cpdiff/models/mlp_denoiser.hpp"
 #include "cpdiff/models/style_autoencoder.hpp"
+#include "cpdiff/models/style_image_encoder.hpp"
+#include "cpdiff/train/autoencoder_trainer.hpp"
 #include "cpdiff/train/diffusion_trainer.hpp"
 #include "support/cuda_device.hpp"
 
@@ -258,4 +268,107 @@ TEST_CASE("cuda diffusion_trainer with bf16_fraction 0.75 trains like fp32 (floa
   CHECK(last[0] < 0.5 * first[0]);
   CHECK(last[1] < 0.5 * first[1]);
   CHECK(std::abs(last[1] - last[0]) < 0.1 * last[0]);  // mixed precision costs little of the fit
+}
+
+namespace {
+
+// Randomises every parameter of the CPU model (so that LoRA B = 0 or norm weights 1 hide nothing) and
+// copies them to the GPU model.
+template <class MC, class MG>
+void same_random_parameters(MC& mc, MG& mg, std::uint64_t seed) {
+  auto& ps = mc.parameters();
+  cpdiff::ops::fill_uniform(cpu{}, ps.values(), -0.5, 0.5, seed, 0);
+  cpdiff::copy_parameters(ps, mg.parameters());
+}
+// A one-input model (forward(x) -> y, backward(dy) -> dx or nothing) on both backends.
+template <class MC, class MG>
+void compare_one_input(MC& mc, MG& mg, shape xs, std::uint64_t seed, const std::string& what) {
+  same_random_parameters(mc, mg, seed);
+  const auto x = random_host(xs, seed + 1);
+  const auto xd = upload(x);
+  const hcview yc = mc.forward(x.cview());
+  require_close(mg.forward(xd.cview()), yc, what + ": y");
+  const auto dy = random_host(yc.shape(), seed + 2);
+  const auto dyd = upload(dy);
+  cpdiff::ops::fill(cpu{}, mc.parameters().grads(), 0.0);
+  cpdiff::ops::fill(gpu{}, mg.parameters().grads(), 0.0);
+  if constexpr (std::is_void_v<decltype(mc.backward(dy.cview()))>) {
+    mc.backward(dy.cview());
+    mg.backward(dyd.cview());
+  } else {
+    const hcview dxc = mc.backward(dy.cview());
+    require_close(mg.backward(dyd.cview()), dxc, what + ": dx");
+  }
+  require_same_store(mg.parameters(), mc.parameters(), true, what);
+}
+
+struct tiny_bottom {
+  static constexpr std::array<std::size_t, 3> channels{8, 16, 8};
+  static constexpr std::size_t kernel = 3, groups = 4;
+};
+struct tiny_style_encoder {
+  static constexpr std::size_t in_channels = 1, c1 = 4, c2 = 6, kernel = 3;
+};
+
+}  // namespace
+
+TEST_CASE("cuda bottom_unet (GroupNorm, down/up-sampling, bottom condition) matches the CPU in double",
+          "[cuda][models][bottom_unet]") {
+  CPDIFF_REQUIRE_CUDA_OR_SKIP();
+  using C = cpdiff::models::bottom_unet<tiny_bottom, cpdiff::models::learned, double, cpu>;
+  using G = cpdiff::models::bottom_unet<tiny_bottom, cpdiff::models::learned, double, gpu>;
+  C nc({2, 6}, 4, 50, 51);
+  G ng({2, 6}, 4, 50, 51);
+  same_random_parameters(nc, ng, 52);
+  const std::size_t n = 3;
+  const auto z = random_host({n, 2, 6}, 53), c = random_host({n, 4}, 54), de = random_host({n, 2, 6}, 55);
+  cpdiff::tensor<index_t, cpu> t({n});
+  for (std::size_t i = 0; i < n; ++i) t.data()[i] = static_cast<index_t>(11 * i + 2);
+  const auto zd = upload(z), cd = upload(c), ded = upload(de);
+  const auto td = upload(t);
+  require_close(ng.forward(zd.cview(), td.cview(), cd.cview()), nc.forward(z.cview(), t.cview(), c.cview()),
+                "bottom_unet eps_hat");
+  cpdiff::ops::fill(cpu{}, nc.parameters().grads(), 0.0);
+  cpdiff::ops::fill(gpu{}, ng.parameters().grads(), 0.0);
+  require_close(ng.backward(ded.cview()), nc.backward(de.cview()), "bottom_unet d cond");
+  require_same_store(ng.parameters(), nc.parameters(), true, "bottom_unet");
+}
+
+TEST_CASE("cuda condition encoders and the LoRA base model match the CPU in double",
+          "[cuda][models][conditions][lora]") {
+  CPDIFF_REQUIRE_CUDA_OR_SKIP();
+  {
+    cpdiff::models::style_image_encoder<tiny_style_encoder, double, cpu> ec(5, 61);
+    cpdiff::models::style_image_encoder<tiny_style_encoder, double, gpu> eg(5, 61);
+    compare_one_input(ec, eg, {2, 3, 10, 10}, 62, "style_image_encoder");
+  }
+  {
+    cpdiff::models::vector_projector<double, cpu> pc(12, 5, 63, 7);
+    cpdiff::models::vector_projector<double, gpu> pg(12, 5, 63, 7);
+    compare_one_input(pc, pg, {4, 12}, 64, "vector_projector (hidden 7)");
+  }
+  {
+    cpdiff::models::lora_mlp<3, std::ratio<8>, 12, double, cpu> mc(65);
+    cpdiff::models::lora_mlp<3, std::ratio<8>, 12, double, gpu> mg(65);
+    compare_one_input(mc, mg, {4, 784}, 66, "lora_mlp<r 3, alpha 8>");
+  }
+}
+
+TEST_CASE("cuda autoencoder_trainer: 20 style-autoencoder steps from the same seed follow the CPU",
+          "[cuda][train][autoencoder]") {
+  CPDIFF_REQUIRE_CUDA_OR_SKIP();
+  const auto data = random_host({30, 200}, 71, 0, 0.05);
+  style_ae<cpu> ac(200, 72);
+  style_ae<gpu> ag(200, 72);
+  cpdiff::copy_parameters(ac.parameters(), ag.parameters());
+  const cpdiff::train::train_options opt{.steps = 20, .batch_size = 8, .adamw = {.lr = 1e-3}, .seed = 73};
+  cpdiff::train::autoencoder_trainer tc(ac, data.cview(), opt);
+  cpdiff::train::autoencoder_trainer tg(ag, data.cview(), opt);
+  for (int s = 0; s < 20; ++s) {
+    const double lc = tc.run(1), lg = tg.run(1);
+    INFO("step " << s << ": loss cpu " << lc << ", gpu " << lg);
+    REQUIRE(std::isfinite(lg));
+    REQUIRE(std::abs(lg - lc) <= rel_tol * std::abs(lc));
+  }
+  require_same_store(ag.parameters(), ac.parameters(), false, "autoencoder_trainer, after 20 steps");
 }

@@ -202,11 +202,30 @@ void add_column_sums(const cuda& be, dcview<T> x, dview<T> s) {
   cuda_impl::launch_n(be, x.dim(1), cuda_impl::add_column_sums_op<T>{x.data(), s.data(), x.dim(0), x.dim(1)});
 }
 
-// dst[r, 0:cols] = src[r, 0:cols] for r < rows, leading dimensions src_ld and dst_ld (one strided copy).
+namespace cuda_impl {
+template <class T>
+struct copy_rows_op {
+  const T* src;
+  std::size_t src_ld;
+  T* dst;
+  std::size_t dst_ld, cols;
+  __device__ void operator()(std::size_t i) const {
+    const std::size_t r = i / cols, c = i % cols;
+    dst[r * dst_ld + c] = src[r * src_ld + c];
+  }
+};
+}  // namespace cuda_impl
+
+// dst[r, 0:cols] = src[r, 0:cols] for r < rows, leading dimensions src_ld and dst_ld: one strided copy,
+// or a kernel where src_ld < cols (src_ld 0 repeats one row; cudaMemcpy2D needs pitches >= the width).
 template <class T>
 void copy_rows(const cuda& be, const T* src, std::size_t src_ld, T* dst, std::size_t dst_ld, std::size_t rows,
                std::size_t cols) {
   if (rows == 0 || cols == 0) return;
+  if (src_ld < cols) {
+    cuda_impl::launch_n(be, rows * cols, cuda_impl::copy_rows_op<T>{src, src_ld, dst, dst_ld, cols});
+    return;
+  }
   CPDIFF_CUDA_CHECK(cudaMemcpy2DAsync(dst, dst_ld * sizeof(T), src, src_ld * sizeof(T), cols * sizeof(T), rows,
                                       cudaMemcpyDeviceToDevice, be.stream));
 }
