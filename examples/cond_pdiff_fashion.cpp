@@ -97,6 +97,9 @@ struct flags {
   std::size_t interp_values = 1000, interp_heldout = 10;
   double ema = 0.999;  // EMA decay of the denoiser (0: none)
   std::string normalise = "condition";  // z-score statistics of tasks / styles: per condition, or pooled
+  std::string denoiser = "unet";        // tasks / styles: the paper's U-Nets, or mlp_denoiser (no normalisation)
+  std::string autoencoder = "pdiff";    // tasks / styles: p-diff's (InstanceNorm) or the appendix's style AE (BatchNorm)
+  std::string style_encoder = "image";  // styles: the appendix's style-image encoder, or a Linear on the pixels
   bool quick = false;
 };
 
@@ -192,7 +195,7 @@ int run(const flags& f) {
   rep.set_meta({{"experiments", f.experiments}, {"lora", f.lora}, {"seed", f.seed}, {"train_images", f.train_images},
                 {"test_images", f.test_images}, {"checkpoints", f.checkpoints}, {"generations", f.generations},
                 {"ae_steps", f.ae_steps}, {"diffusion_steps", f.diffusion_steps}, {"batch", f.batch},
-                {"ddim_steps", f.ddim_steps}, {"ema", f.ema}, {"normalise", f.normalise},
+                {"ddim_steps", f.ddim_steps}, {"ema", f.ema}, {"normalise", f.normalise}, {"denoiser", f.denoiser}, {"autoencoder", f.autoencoder}, {"style_encoder", f.style_encoder},
                 {"interp_values", f.interp_values}, {"interp_heldout", f.interp_heldout}, {"quick", f.quick}});
   std::cout << std::setprecision(4);
 
@@ -271,6 +274,48 @@ int run(const flags& f) {
                                     .ema_decay = f.ema, .ema_warmup = true, .seed = f.seed + 12, .log = &std::cout,
                                     .log_every = f.diffusion_steps / 5};
 
+  // Stages 4-8 of the tasks and styles experiments on their collection: train the autoencoder and the
+  // diffusion, generate N LoRAs per condition, de-normalise, evaluate, and add the experiment to the report.
+  // The autoencoder alone is measured too: each condition's best trained checkpoint through D(E(.)), so that a
+  // shortfall of the generated LoRAs can be told apart from the autoencoder's.
+  auto train_generate_report = [&](auto& sys, auto& ae, const data::lora_collection& coll, std::vector<condition>& cs,
+                                   const std::vector<float>& x, const std::vector<float>& rows, const char* name) {
+    const std::size_t m = x.size() / layout.size(), n = layout.size();
+    std::cout << "autoencoder on " << m << " vectors of " << n << " -> latent " << ae.latent_shape() << "\n";
+    const double ae_mse = sys.train_autoencoder(const_view<float>(x.data(), {m, n}), ae_opt);
+    std::cout << "  reconstruction MSE (normalised units) " << ae_mse << "  [" << seconds() << " s]\n";
+    mlp_t eval(f.seed);
+    eval.copy_base_from(base);
+    std::ostringstream round_trip;
+    round_trip << "Autoencoder alone (each condition's best trained checkpoint through D(E(.))):";
+    std::cout << "  autoencoder alone, best checkpoint through D(E(.)):";
+    for (const auto& c : cs) {
+      const std::size_t ci = coll.find(c.name);
+      const std::size_t k = std::size_t(std::max_element(c.trained.begin(), c.trained.end()) - c.trained.begin());
+      const auto z = stats_of(coll, ci).normalise(coll.checkpoint(ci, k));
+      const auto back = to_host(cpu{}, ae.decode(ae.encode(const_view<float>(z.data(), {1, n}))));
+      eval.load_adapter(layout.unflatten(stats_of(coll, ci).denormalise(back)));
+      const double acc = accuracy_pct(eval, c.test);
+      std::cout << " " << acc;
+      round_trip << (&c == &cs.front() ? " " : ", ") << c.name << " " << acc;
+    }
+    std::cout << "\n";
+    sys.train_diffusion(const_view<float>(rows.data(), {m, rows.size() / m}), dm_opt);
+    std::cout << "generating " << f.generations << " LoRAs per condition  [" << seconds() << " s]\n";
+    example::experiment_record rec{name};
+    generate_and_evaluate(sys, eval, layout, cs,
+                          [&](const condition& c, std::span<const float> v) { return stats_of(coll, coll.find(c.name)).denormalise(v); },
+                          f, f.out, rec);
+    finish_record(rec, cs, sys);
+    rec.notes += (rec.notes.empty() ? "" : "\n\n") + round_trip.str() + ".";
+    rep.add(std::move(rec));
+  };
+  // The appendix's autoencoder (BatchNorm, Tanh-bounded latent), as the interpolation uses it.
+  auto make_style_ae = [&](std::uint64_t seed) {
+    return models::style_autoencoder<example_style_ae>(
+        layout.size(), seed, {.input_noise = 0.001, .latent_noise = 0.1, .clamp_latent = true, .tanh_latent = true});
+  };
+
   // ================= 1. tasks: condition by concatenation of a text feature =================
   if (f.experiments.find("tasks") != std::string::npos) {
     std::cout << "\n== experiment 1: tasks (text condition, concatenation) ==\n";
@@ -291,25 +336,30 @@ int run(const flags& f) {
 
     std::vector<float> x, rows;
     training_matrix(coll, x, rows);
-    const std::size_t m = x.size() / layout.size();
-    models::pdiff_autoencoder<example_ae> ae(layout.size(), f.seed + 2);
-    models::pdiff_unet<example_unet> unet(ae.latent_shape(), text.dim(), 1000, f.seed + 3);
     train::identity_condition<float, cpu> frozen_text;
-    pipeline::cond_pdiff sys(ae, unet, frozen_text, diffusion::noise_schedule(1000));
-    std::cout << "autoencoder on " << m << " vectors of " << layout.size() << " -> latent " << ae.latent_shape() << "\n";
-    const double ae_mse = sys.train_autoencoder(const_view<float>(x.data(), {m, layout.size()}), ae_opt);
-    std::cout << "  reconstruction MSE (normalised units) " << ae_mse << "  [" << seconds() << " s]\n";
-    std::cout << "diffusion: U-Net over a sequence of " << unet.sequence_length() << "\n";
-    sys.train_diffusion(const_view<float>(rows.data(), {m, text.dim()}), dm_opt);
-    std::cout << "generating " << f.generations << " LoRAs per task  [" << seconds() << " s]\n";
-    mlp_t eval(f.seed);
-    eval.copy_base_from(base);
-    example::experiment_record rec{"tasks"};
-    generate_and_evaluate(sys, eval, layout, cs,
-                          [&](const condition& c, std::span<const float> v) { return stats_of(coll, coll.find(c.name)).denormalise(v); },
-                          f, f.out, rec);
-    finish_record(rec, cs, sys);
-    rep.add(std::move(rec));
+    auto run = [&](auto& ae, auto& net) {
+      pipeline::cond_pdiff sys(ae, net, frozen_text, diffusion::noise_schedule(1000));
+      train_generate_report(sys, ae, coll, cs, x, rows, "tasks");
+    };
+    auto with_denoiser = [&](auto& ae) {
+      if (f.denoiser == "mlp") {
+        std::cout << "diffusion: MLP denoiser on the flat latent beside the text feature\n";
+        models::mlp_denoiser<example_mlp_denoiser> net(ae.latent_shape(), text.dim(), 1000, f.seed + 3);
+        run(ae, net);
+      } else if constexpr (std::is_same_v<std::decay_t<decltype(ae)>, models::pdiff_autoencoder<example_ae>>) {
+        // (the style autoencoder's flat latent with the U-Net is refused with the flags)
+        models::pdiff_unet<example_unet> unet(ae.latent_shape(), text.dim(), 1000, f.seed + 3);
+        std::cout << "diffusion: U-Net over a sequence of " << unet.sequence_length() << "\n";
+        run(ae, unet);
+      }
+    };
+    if (f.autoencoder == "style") {
+      auto ae = make_style_ae(f.seed + 2);
+      with_denoiser(ae);
+    } else {
+      models::pdiff_autoencoder<example_ae> ae(layout.size(), f.seed + 2);
+      with_denoiser(ae);
+    }
   }
 
   // ================= 2. styles: condition by bottom embedding of style images =================
@@ -342,24 +392,35 @@ int run(const flags& f) {
     if (f.experiments.find("styles") != std::string::npos) {
       std::vector<float> x, rows;
       training_matrix(coll, x, rows);
-      const std::size_t m = x.size() / layout.size(), d_in = style_images_per_condition * 784;
-      models::pdiff_autoencoder<example_ae> ae(layout.size(), f.seed + 4);
-      models::style_image_encoder<example_style_encoder> enc(64, f.seed + 5, {style_images_per_condition, 28, 28});
-      models::bottom_unet<example_bottom_unet> unet(ae.latent_shape(), enc.feature_dim(), 1000, f.seed + 6);
-      pipeline::cond_pdiff sys(ae, unet, enc, diffusion::noise_schedule(1000));
-      std::cout << "autoencoder on " << m << " vectors -> latent " << ae.latent_shape() << "\n";
-      const double ae_mse = sys.train_autoencoder(const_view<float>(x.data(), {m, layout.size()}), ae_opt);
-      std::cout << "  reconstruction MSE (normalised units) " << ae_mse << "  [" << seconds() << " s]\n";
-      sys.train_diffusion(const_view<float>(rows.data(), {m, d_in}), dm_opt);
-      std::cout << "generating " << f.generations << " LoRAs per style  [" << seconds() << " s]\n";
-      mlp_t eval(f.seed);
-      eval.copy_base_from(base);
-      example::experiment_record rec{"styles"};
-      generate_and_evaluate(sys, eval, layout, cs,
-                            [&](const condition& c, std::span<const float> v) { return stats_of(coll, coll.find(c.name)).denormalise(v); },
-                            f, f.out, rec);
-      finish_record(rec, cs, sys);
-      rep.add(std::move(rec));
+      auto with_encoder = [&](auto& enc) {
+        auto run = [&](auto& ae, auto& net) {
+          pipeline::cond_pdiff sys(ae, net, enc, diffusion::noise_schedule(1000));
+          train_generate_report(sys, ae, coll, cs, x, rows, "styles");
+        };
+        auto with_denoiser = [&](auto& ae) {
+          if (f.denoiser == "mlp") {
+            models::mlp_denoiser<example_mlp_denoiser> net(ae.latent_shape(), enc.feature_dim(), 1000, f.seed + 6);
+            run(ae, net);
+          } else {
+            models::bottom_unet<example_bottom_unet> unet(ae.latent_shape(), enc.feature_dim(), 1000, f.seed + 6);
+            run(ae, unet);
+          }
+        };
+        if (f.autoencoder == "style") {
+          auto ae = make_style_ae(f.seed + 4);
+          with_denoiser(ae);
+        } else {
+          models::pdiff_autoencoder<example_ae> ae(layout.size(), f.seed + 4);
+          with_denoiser(ae);
+        }
+      };
+      if (f.style_encoder == "pixels") {  // a Linear on the k style images' pixels, as the interpolation uses
+        models::vector_projector<> enc(style_images_per_condition * 784, 64, f.seed + 5);
+        with_encoder(enc);
+      } else {
+        models::style_image_encoder<example_style_encoder> enc(64, f.seed + 5, {style_images_per_condition, 28, 28});
+        with_encoder(enc);
+      }
     }
   }
 
@@ -509,6 +570,9 @@ int main(int argc, char** argv) {
     p.add("--ddim-steps", f.ddim_steps, "0: DDPM over 1000 steps; S > 0: DDIM with S steps");
     p.add("--normalise", f.normalise, "z-score statistics in tasks and styles: condition (SPEC, the paper's) or pooled");
     p.add("--ema", f.ema, "EMA decay of the denoiser's weights, 0 for none");
+    p.add("--denoiser", f.denoiser, "tasks and styles: unet (the paper's U-Nets) or mlp (models::mlp_denoiser)");
+    p.add("--autoencoder", f.autoencoder, "tasks and styles: pdiff (p-diff's, InstanceNorm) or style (the appendix's, BatchNorm)");
+    p.add("--style-encoder", f.style_encoder, "styles: image (the style-image encoder) or pixels (a Linear on the images' pixels)");
     p.add("--interp-values", f.interp_values, "values of l in the interpolation experiment");
     p.add("--interp-heldout", f.interp_heldout, "held-out values of l generated for");
     p.add_switch("--quick", f.quick, "a few-minute run (smaller everything; for CI)");
@@ -527,6 +591,15 @@ int main(int argc, char** argv) {
     }
     if (f.normalise != "condition" && f.normalise != "pooled")
       throw config_error("cond_pdiff_fashion: --normalise must be condition or pooled (got '" + f.normalise + "')");
+    if (f.denoiser != "unet" && f.denoiser != "mlp")
+      throw config_error("cond_pdiff_fashion: --denoiser must be unet or mlp (got '" + f.denoiser + "')");
+    if (f.style_encoder != "image" && f.style_encoder != "pixels")
+      throw config_error("cond_pdiff_fashion: --style-encoder must be image or pixels (got '" + f.style_encoder + "')");
+    if (f.autoencoder != "pdiff" && f.autoencoder != "style")
+      throw config_error("cond_pdiff_fashion: --autoencoder must be pdiff or style (got '" + f.autoencoder + "')");
+    if (f.autoencoder == "style" && f.denoiser == "unet" && f.experiments.find("tasks") != std::string::npos)
+      throw config_error("cond_pdiff_fashion: --autoencoder style gives a flat latent, which the tasks' U-Net "
+                         "(pdiff_unet, latent [C, L]) cannot take: add --denoiser mlp or leave out tasks");
     if (f.lora == "1,8") return run<1, std::ratio<8>>(f);
     if (f.lora == "2,8") return run<2, std::ratio<8>>(f);
     if (f.lora == "4,16") return run<4, std::ratio<16>>(f);
