@@ -28,6 +28,7 @@
 #include "cpdiff/nn/group_norm.hpp"
 #include "cpdiff/nn/instance_norm1d.hpp"
 #include "cpdiff/nn/layer_norm.hpp"
+#include "support/close_check.hpp"
 #include "support/cuda_device.hpp"
 
 namespace {
@@ -69,22 +70,7 @@ std::vector<float> download(dcview v) { return cpdiff::ops::to_host(gpu{}, v); }
 // The GPU result against the CPU's: max abs difference within rel_tol of the CPU tensor's max abs value.
 // Also requires a non-zero reference (a comparison of two zero tensors would prove nothing).
 void require_close(const std::vector<float>& got, const float* want, std::size_t n, const std::string& what) {
-  INFO(what);
-  REQUIRE(got.size() == n);
-  double max_ref = 0, max_diff = 0;
-  std::size_t worst = 0;
-  bool finite = true;
-  for (std::size_t i = 0; i < n; ++i) {
-    finite = finite && std::isfinite(got[i]);
-    max_ref = std::max(max_ref, std::abs(double(want[i])));
-    const double d = std::abs(double(got[i]) - double(want[i]));
-    if (d > max_diff) max_diff = d, worst = i;
-  }
-  INFO("max |gpu - cpu| = " << max_diff << " at element " << worst << " (gpu " << (n ? got[worst] : 0.f) << ", cpu "
-                            << (n ? want[worst] : 0.f) << "), max |cpu| = " << max_ref << ", " << n << " elements");
-  REQUIRE(finite);
-  REQUIRE(max_ref > 0);
-  CHECK(max_diff <= rel_tol * max_ref);
+  cpdiff::testing::require_close_to(got, want, n, what, rel_tol);
 }
 void require_close(dcview got, hcview want, const std::string& what) {
   INFO(what << ": gpu " << got.shape() << ", cpu " << want.shape());
@@ -377,23 +363,7 @@ constexpr double double_rel_tol = 1e-9;
 // floor: an absolute allowance for tensors whose exact value is 0 (a conv bias just before an instance norm).
 void require_close_double(const std::vector<double>& got, const double* want, std::size_t n, const std::string& what,
                           double floor = 0) {
-  INFO(what);
-  REQUIRE(got.size() == n);
-  double max_ref = 0, max_diff = 0;
-  std::size_t worst = 0;
-  bool finite = true;
-  for (std::size_t i = 0; i < n; ++i) {
-    finite = finite && std::isfinite(got[i]);
-    max_ref = std::max(max_ref, std::abs(want[i]));
-    const double d = std::abs(got[i] - want[i]);
-    if (d > max_diff) max_diff = d, worst = i;
-  }
-  INFO("max |gpu - cpu| = " << max_diff << " at element " << worst << " (gpu " << (n ? got[worst] : 0.0) << ", cpu "
-                            << (n ? want[worst] : 0.0) << "), max |cpu| = " << max_ref << ", in double, floor "
-                            << floor);
-  REQUIRE(finite);
-  REQUIRE((max_ref > 0 || floor > 0));
-  CHECK(max_diff <= double_rel_tol * max_ref + floor);
+  cpdiff::testing::require_close_to(got, want, n, what + " (in double)", double_rel_tol, floor);
 }
 void require_close_double(cpdiff::tensor_view<const double, cpdiff::device_space> got,
                           cpdiff::tensor_view<const double> want, const std::string& what) {

@@ -39,6 +39,7 @@
 #include "cpdiff/models/style_image_encoder.hpp"
 #include "cpdiff/train/autoencoder_trainer.hpp"
 #include "cpdiff/train/diffusion_trainer.hpp"
+#include "support/close_check.hpp"
 #include "support/cuda_device.hpp"
 
 namespace {
@@ -67,27 +68,10 @@ cpdiff::tensor<T, gpu> upload(const cpdiff::tensor<T, cpu>& h) {
   return d;
 }
 
-// floor: an absolute allowance added to the relative one, for tensors whose exact value is 0 and whose
-// computed value is rounding alone (a conv bias just before a BatchNorm / InstanceNorm, which removes it).
+// floor: see support/close_check.hpp (tensors whose exact value is 0: a conv bias before a norm)
 void require_close(const std::vector<double>& got, const double* want, std::size_t n, const std::string& what,
                    double floor = 0) {
-  INFO(what);
-  REQUIRE(got.size() == n);
-  double max_ref = 0, max_diff = 0;
-  std::size_t worst = 0;
-  bool finite = true;
-  for (std::size_t i = 0; i < n; ++i) {
-    finite = finite && std::isfinite(got[i]);
-    max_ref = std::max(max_ref, std::abs(want[i]));
-    const double d = std::abs(got[i] - want[i]);
-    if (d > max_diff) max_diff = d, worst = i;
-  }
-  INFO("max |gpu - cpu| = " << max_diff << " at element " << worst << " (gpu " << (n ? got[worst] : 0.0) << ", cpu "
-                            << (n ? want[worst] : 0.0) << "), max |cpu| = " << max_ref << ", " << n
-                            << " elements, floor " << floor);
-  REQUIRE(finite);
-  REQUIRE((max_ref > 0 || floor > 0));
-  CHECK(max_diff <= rel_tol * max_ref + floor);
+  cpdiff::testing::require_close_to(got, want, n, what, rel_tol, floor);
 }
 void require_close(dcview got, hcview want, const std::string& what) {
   INFO(what << ": gpu " << got.shape() << ", cpu " << want.shape());
