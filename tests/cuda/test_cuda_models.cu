@@ -131,12 +131,15 @@ TEST_CASE("cuda mlp_denoiser matches the CPU in double: eps_hat, d cond, every g
   require_same_store(ng.parameters(), nc.parameters(), true, "mlp_denoiser");
 }
 
-TEST_CASE("cuda style_autoencoder (BatchNorm, ELU, Tanh latent, clamp) trains like the CPU in double",
+TEST_CASE("cuda style_autoencoder (BatchNorm, ELU, Tanh latent, clamp, linear skip) trains like the CPU in double",
           "[cuda][models][style_ae]") {
   CPDIFF_REQUIRE_CUDA_OR_SKIP();
-  const auto options = [](auto o) {  // each backend's model has its own options type
+  const bool skip = GENERATE(false, true);
+  INFO("linear_skip " << skip);
+  const auto options = [skip](auto o) {  // each backend's model has its own options type
     o.tanh_latent = true;
     o.clamp_latent = true;
+    o.linear_skip = skip;
     return o;
   };
   const std::size_t n_params = 300, batch = 5;

@@ -87,8 +87,9 @@ void train_gradcheck(typename models::style_autoencoder<Cfg, double>::options o,
   ps.for_each_parameter([&](const param_entry& e, tensor_view<double> v, tensor_view<double> gr) {
     if (e.trainable) targets.push_back({e.name, v.data(), std::vector<double>(gr.data(), gr.data() + gr.size())});
   });
-  // per level: conv w, b and BN weight, bias; x 3 levels x 2 stacks; 2 Linears (w, b); output conv (w, b)
-  REQUIRE(targets.size() == 4 * 3 * 2 + 4 + 2);
+  // per level: conv w, b and BN weight, bias; x 3 levels x 2 stacks; 2 Linears (w, b); output conv (w, b);
+  // the skip Linear (w, b) when on
+  REQUIRE(targets.size() == 4 * 3 * 2 + 4 + 2 + (o.linear_skip ? 2 : 0));
   testing::check_numeric(
       [&] {
         rng gg = start;  // the same noise every evaluation
@@ -108,6 +109,37 @@ TEST_CASE("style_autoencoder: gradcheck with the optional latent clamp", "[model
 
 TEST_CASE("style_autoencoder: gradcheck with the Tanh-bounded latent and the clamp", "[models][style_ae]") {
   train_gradcheck<tiny_style>({0.01, 0.2, true, true}, 13, 3);
+}
+
+TEST_CASE("style_autoencoder: gradcheck with the linear skip in the decoder", "[models][style_ae]") {
+  train_gradcheck<tiny_style>({.input_noise = 0.01, .latent_noise = 0.2, .clamp_latent = true, .tanh_latent = true,
+                               .linear_skip = true},
+                              13, 3);
+}
+
+TEST_CASE("style_autoencoder: linear_skip adds W z + c to the conv path's output, and is off by default",
+          "[models][style_ae]") {
+  using ae_t = models::style_autoencoder<tiny_style, double>;
+  CHECK_FALSE(ae_t::options{}.linear_skip);
+  ae_t plain(13, 3), skip(13, 3, {.linear_skip = true});  // same seed: the same conv weights (skip drawn last)
+  CHECK(skip.parameters().size() == plain.parameters().size() + 4 * 13 + 13);
+  const auto& ps = skip.parameters();
+  const auto w = ps.value(ps.find("decoder_skip.weight")), c = ps.value(ps.find("decoder_skip.bias"));
+  REQUIRE(w.shape() == shape{13, 4});
+  tensor<double, cpu> z({2, 4});
+  ops::fill_normal(cpu{}, z.view(), 0.0, 1.0, 8, 0);
+  const auto yp = plain.decode(z.cview());
+  const std::vector<double> base(yp.data(), yp.data() + yp.size());
+  const auto ys = skip.decode(z.cview());
+  double moved = 0;
+  for (std::size_t r = 0; r < 2; ++r)
+    for (std::size_t j = 0; j < 13; ++j) {
+      double wz = c.data()[j];
+      for (std::size_t k = 0; k < 4; ++k) wz += w.data()[j * 4 + k] * z.data()[r * 4 + k];
+      CHECK(ys.data()[r * 13 + j] == Approx(base[r * 13 + j] + wz).margin(1e-12));
+      moved += std::abs(wz);
+    }
+  CHECK(moved > 1e-3);  // the skip term is not zero, so the check above can fail
 }
 
 TEST_CASE("style_autoencoder: tanh_latent bounds encode() to (-1, 1) and is off by default", "[models][style_ae]") {

@@ -29,10 +29,19 @@
 // decoder then tolerates only errors of about b in a latent spread over a far larger range (seen: max |z| 41
 // for b = 0.1), more precision than a diffusion model delivers. Option `tanh_latent` bounds z with a Tanh
 // after the Linear, as p-diff's encoder ends, so the noise keeps its meaning; use it with clamp_latent.
+//
+// Option `linear_skip` (off by default, not in the paper): the decoder adds Linear(latent -> n) of z to the
+// conv path's output, x^ = crop(convs(z)) + W z + c. The conv stack's weights are shared along the vector, so
+// its output at each coordinate is one function of a few neighbouring bottom features; a LoRA vector's
+// coordinates have no such translation structure, and several conditions' vectors, z-scored together, are
+// points the shared convs must memorise coordinate by coordinate. The Linear reconstructs any vector in the
+// span of its columns exactly (the conditions' centres, their main directions); the convs add the rest.
+// Costs latent * n weights (236 K for n = 3688, latent 64; 132 M at the paper's n = 516,096, latent 256).
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <ratio>
 #include <utility>
 
@@ -121,6 +130,7 @@ class style_autoencoder {
     double latent_noise = 0.1;   // b: z~ = (1-b) z + b eps
     bool clamp_latent = false;   // clamp z~ to [-1, 1] (pdiff_autoencoder does; see the note above)
     bool tanh_latent = false;    // z = Tanh(Linear(...)) instead of Linear(...) (see the note above)
+    bool linear_skip = false;    // the decoder adds Linear(latent -> n) of z (see the note above)
   };
 
   // Shape arithmetic without a model (the paper's preset is too large to build in a test).
@@ -133,7 +143,9 @@ class style_autoencoder {
   style_autoencoder(std::size_t n_params, std::uint64_t seed, options o = {}, B be = {})
       : n_(check_size(n_params)), opt_(check_options(o)), be_(be), ps_(std::make_unique<parameter_store<T, B>>(be)),
         g_{seed, 0}, encoder_(*ps_, "encoder", g_), enc_fc_(*ps_, "encoder_fc", g_, bottom_size(n_), Config::latent),
-        dec_fc_(*ps_, "decoder_fc", g_, Config::latent, bottom_size(n_)), decoder_(*ps_, "decoder", g_) {}
+        dec_fc_(*ps_, "decoder_fc", g_, Config::latent, bottom_size(n_)), decoder_(*ps_, "decoder", g_) {
+    if (opt_.linear_skip) skip_fc_.emplace(*ps_, "decoder_skip", g_, Config::latent, n_);
+  }
 
   std::size_t input_size() const { return n_; }
   std::size_t padded_size() const { return padded_size(n_); }
@@ -179,6 +191,12 @@ class style_autoencoder {
     // d out [N, 1, Lp]: zeros in the padded tail
     cview d = decoder_.backward(pad_rows(be_, drecon, n_, padded_size(), dpad_));  // d unflatten [N, c, m]
     d = dec_fc_.backward(d.reshape({n, bottom_size(n_)}));              // d z~ [N, latent]
+    if (skip_fc_) {  // d z~ += d(W z~) / d z~
+      dskip_.resize(d.shape());
+      copy(be_, d, dskip_.view());
+      axpy(be_, T(1), skip_fc_->backward(drecon), dskip_.view());
+      d = dskip_.cview();
+    }
     if (opt_.clamp_latent) d = clamp_.backward(d);
     dlatent_.resize(d.shape());
     latent_mix_.backward(be_, d, dlatent_.view(), T(opt_.latent_noise));  // d z = (1 - b) d z~
@@ -213,7 +231,9 @@ class style_autoencoder {
   cview decode_latent(cview z) {
     const std::size_t n = z.dim(0);
     cview h = dec_fc_.forward(z).reshape({n, bottom_channels, bottom_length(n_)});
-    return crop_rows(be_, decoder_.forward(h), n_, recon_);  // [N, 1, Lp] -> [N, n]
+    cview x = crop_rows(be_, decoder_.forward(h), n_, recon_);  // [N, 1, Lp] -> [N, n]
+    if (skip_fc_) axpy(be_, T(1), skip_fc_->forward(z), recon_.view());
+    return x;
   }
   // [N, n] -> [N, 1, Lp], zeros after n.
   cview pad(cview x, const char* where) {
@@ -232,10 +252,11 @@ class style_autoencoder {
   nn::linear<dynamic, Config::latent, T, B> enc_fc_;
   nn::linear<Config::latent, dynamic, T, B> dec_fc_;
   typename stacks::decoder decoder_;
+  std::optional<nn::linear<Config::latent, dynamic, T, B>> skip_fc_;
   nn::hardtanh<T, B> clamp_;
   nn::tanh_layer<T, B> bound_;
   noise_mix<T, B> input_mix_, latent_mix_;
-  tensor<T, B> padded_, noisy_x_, noisy_z_, dlatent_, recon_, dpad_;
+  tensor<T, B> padded_, noisy_x_, noisy_z_, dlatent_, recon_, dpad_, dskip_;
 };
 
 }  // namespace cpdiff::models
