@@ -40,6 +40,10 @@ TEST_CASE("to_json writes the report fields in percent", "[report][json]") {
   CHECK(j.at("generated_median").get<double>() == Approx(64.5));
   CHECK(j.at("n_trained") == 3);
   CHECK(j.at("n_generated") == 4);
+  CHECK(j.at("control_mean").is_null());  // not measured
+  rp::condition_result c = rte();
+  c.control_mean = 31.25;
+  CHECK(rp::to_json(c).at("control_mean").get<double>() == 31.25);
   for (const char* key : {"condition", "seen", "base_acc", "trained_best", "trained_mean", "generated_best",
                           "generated_mean", "generated_median"})
     CHECK(j.contains(key));

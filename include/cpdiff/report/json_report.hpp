@@ -4,7 +4,10 @@
 // report.json: {"meta": {...}, "entries": [entry, ...]}, one entry per experiment and condition:
 //   {"experiment": "glue", "condition": "RTE", "seen": true, "base_acc": 52.7,
 //    "trained_best": 68.6, "trained_mean": 67.9, "generated_best": 66.1, "generated_mean": 65.0,
-//    "generated_median": 65.2, "generated_std": 0.8, "n_trained": 10, "n_generated": 100}
+//    "generated_median": 65.2, "generated_std": 0.8, "n_trained": 10, "n_generated": 100, "control_mean": 30.1}
+// control_mean (optional, null when not measured): the mean accuracy of a control run through the same
+// de-normalisation and evaluation as the generated LoRAs (the example: N(0, 1) noise in place of the generated
+// vectors), so a reader can see how much of the generated accuracy the diffusion model, not the pipeline, earns.
 // Accuracies are in percent. A condition without trained checkpoints (or without a base model score)
 // writes null in those fields rather than a made-up number.
 #include <algorithm>
@@ -31,6 +34,7 @@ struct condition_result {
   std::optional<double> base_acc;  // the base model without LoRA, percent
   std::optional<summary> trained;  // over the trained checkpoints, percent
   summary generated;               // over the generated LoRAs, percent
+  std::optional<double> control_mean;  // a control through the same de-normalisation (see above), percent
 };
 
 // A fraction in [0, 1] as percent.
@@ -58,6 +62,7 @@ inline nlohmann::json to_json(const condition_result& r) {
   j["generated_std"] = detail::number_or_null(r.generated.stddev);
   j["n_trained"] = r.trained ? r.trained->count : std::size_t{0};
   j["n_generated"] = r.generated.count;
+  j["control_mean"] = r.control_mean ? detail::number_or_null(*r.control_mean) : nlohmann::json(nullptr);
   return j;
 }
 
