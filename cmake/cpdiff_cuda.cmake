@@ -19,3 +19,14 @@ if(NOT CPDIFF_ENABLE_CUDA STREQUAL "OFF")
   endif()
 endif()
 message(STATUS "cpdiff: CUDA backend builds: ${CPDIFF_HAS_CUDA}")
+
+# cpdiff_cuda_program(<target>): the compile options and libraries every CUDA program here (tests,
+# benchmarks, examples) needs. Eigen's headers under nvcc: constexpr calls across host/device and its
+# __host__ __device__ defaulted members (diagnostic 20012) and its nvcc-only pragmas are noise; OpenMP reaches
+# the CPU code through -Xcompiler. C++20 by flag: CMake 3.25 knows no CUDA_STANDARD above 17 for nvcc.
+# Host code in a .cu file runs without Eigen's SIMD (EIGEN_GPUCC), so keep CPU-heavy work in .cpp files.
+function(cpdiff_cuda_program target)
+  target_compile_options(${target} PRIVATE
+    $<$<COMPILE_LANGUAGE:CUDA>:-std=c++20 --expt-relaxed-constexpr -diag-suppress=20012 -Xcompiler=-fopenmp,-Wno-unknown-pragmas>)
+  target_link_libraries(${target} PRIVATE cpdiff::cpdiff cpdiff_build_flags CUDA::cudart CUDA::cublas)
+endfunction()
