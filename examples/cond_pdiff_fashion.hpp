@@ -1,22 +1,34 @@
 // Cond P-Diff on Fashion-MNIST, end to end: the paper's three settings in miniature (SPEC.md, issue 5).
 //
 //   1. tasks:   six classification tasks (label groupings / relabellings) on a frozen MLP; the condition is
-//               a written task description through a frozen text encoder; condition by concatenation.
-//   2. styles:  eight image styles (inverted, rotated, blurred, edges, ...), a LoRA per style; the condition
-//               is a handful of style images through a jointly trained style-image encoder; condition by
-//               bottom embedding.
+//               a written task description through a frozen text encoder, concatenated to the latent.
+//   2. styles:  eight image styles (rotated, flipped, blurred, edges, ...), a LoRA per style; the condition
+//               is a handful of style images through a jointly trained encoder.
 //   3. interp:  two style LoRAs interpolated, theta(l) = (1 - l) theta_1 + l theta_2, 1000 values of l, the
 //               condition being images of the style interpolated at l; trained on l in [0.1, 0.2) U [0.3, 0.4)
-//               U ... U [0.9, 1.0), generated for l never seen. Built from other parts than 1 and 2, each for a
-//               reason given where it is made: the appendix's style AE with a Tanh latent (InstanceNorm cannot
-//               encode a one-direction family), an MLP denoiser (no normalisation), a Linear on the style
-//               images' pixels as the condition encoder (global pooling cannot tell rot90 from hflip blends).
+//               U ... U [0.9, 1.0), generated for l never seen.
+//
+// The parts, and why these by default (each measured; README "Results"): all conditions' LoRAs are z-scored
+// together (--normalise pooled), so the generated vector itself must say which condition it is for; with SPEC
+// step 3's per-condition statistics the de-normalisation alone lands near the trained LoRAs (the report's
+// noise control shows it). Under pooled statistics p-diff's InstanceNorm autoencoder cannot tell the
+// conditions apart (it divides each vector by its own scale), so the appendix's style AE is used, BatchNorm
+// and a Tanh latent, with a linear skip in its decoder (--ae-skip; the shared convs alone lose up to 6.7
+// points). The denoiser is an MLP over the flat latent with the condition feature beside it (--denoiser mlp;
+// the U-Nets are --denoiser unet with --autoencoder pdiff), and the style condition is a Linear on the style
+// images' pixels (--style-encoder pixels): the style-image encoder's global pooling cannot tell rot90 from
+// hflip.
 //
 // Each experiment: collect LoRA checkpoints per condition -> normalise -> train the parameter autoencoder
 // -> train the conditional diffusion -> generate N LoRAs per condition -> de-normalise -> load into the
 // frozen base -> evaluate, and the paper's protocol (best / mean / median of the generated beside the
 // best and mean of the trained checkpoints and the base without LoRA). Results go to --out: report.md,
 // report.json, figures, and every generated adapter as a PEFT folder.
+//
+// The program is written once over the backend Dev that trains and samples the parameter autoencoder, the
+// denoiser and the condition encoder (stages 4-6): cond_pdiff_fashion.cpp runs it on the CPU,
+// cond_pdiff_fashion_cuda.cu on a GPU. Collecting the LoRAs and evaluating them stays on the CPU either way.
+#pragma once
 #include <cpdiff/cpdiff.hpp>
 #include <cpdiff/data/fashion_mnist.hpp>
 #include <cpdiff/data/image_styles.hpp>
@@ -50,30 +62,32 @@ namespace fs = std::filesystem;
 
 // ---- sizes that define the architectures (compile time) ----
 constexpr std::size_t hidden = 64;  // the base MLP: 784 -> 64 -> 10
-// The parameter autoencoder: p-diff's "small" layout (fold 3, kernel 3) with 4 latent channels.
+// p-diff's parameter autoencoder (--autoencoder pdiff): its "small" layout (fold 3, kernel 3), 4 latent channels.
 struct example_ae {
   static constexpr std::size_t fold = 3, kernel = 3;
   static constexpr std::array<std::size_t, 4> enc{4, 4, 4, 4}, dec{4, 64, 64, 8};
 };
-// The interpolation's autoencoder: the appendix's (style) family, BatchNorm and a Linear latent. Not the
-// p-diff AE: theta(l) z-scored is one direction times a scalar, and InstanceNorm divides every sample by its
-// own scale, so a p-diff encoder sees only the sign of (l - mean l) and its latents fall into two clusters.
+// The default autoencoder: the appendix's (style) family, BatchNorm and a Tanh-bounded Linear latent. Not the
+// p-diff AE: InstanceNorm divides every sample by its own scale, and pooled z-scored conditions differ mainly in
+// scale and offset (in the interpolation theta(l) is one direction times a scalar, so a p-diff encoder sees only
+// the sign of (l - mean l) and its latents fall into two clusters).
 struct example_style_ae {
   static constexpr std::array<std::size_t, 4> channels{8, 16, 16, 8};
   static constexpr std::size_t kernel = 5, latent = 64;
 };
-// The interpolation's denoiser: an MLP on the flat latent with the style feature beside it. The U-Nets'
+// The default denoiser: an MLP on the flat latent with the condition feature beside it. The U-Nets'
 // normalisations (InstanceNorm, GroupNorm) divide x_t by its own scale on every path to the output, which a
 // point mass per condition (one vector per l) cannot afford: eps = (x_t - sqrt(acp) z0) / sqrt(1 - acp).
 struct example_mlp_denoiser {
   static constexpr std::size_t width = 256, depth = 3;
 };
-// The concat-condition denoiser: p-diff's U-Net layout at a quarter of its width (64..512 -> 16..128).
+// The concat-condition U-Net (--denoiser unet, tasks): p-diff's layout at a quarter of its width (64..512 -> 16..128).
 struct example_unet {
   static constexpr std::array<std::size_t, 4> channels{16, 32, 64, 128};
   static constexpr std::size_t kernel = 3;
 };
-// The bottom-embedding denoiser and the style-image projector of the appendix, small.
+// The bottom-embedding U-Net (--denoiser unet, styles) and the appendix's style-image projector
+// (--style-encoder image), small.
 struct example_bottom_unet {
   static constexpr std::array<std::size_t, 4> channels{16, 32, 32, 16};
   static constexpr std::size_t kernel = 3, groups = 8;
@@ -92,14 +106,19 @@ struct flags {
   std::size_t train_images = 12000, test_images = 2000;
   std::size_t pretrain_epochs = 4, finetune_epochs = 4, checkpoints = 64;  // K per condition
   std::size_t generations = 10;                                          // N per condition
-  std::size_t ae_steps = 2000, diffusion_steps = 2500, batch = 64;
+  std::size_t ae_steps = 2000, batch = 64;
+  std::size_t diffusion_steps = 0;  // 0: 10000 with the MLP denoiser (~185 steps/s here), 2500 with the U-Nets
   std::size_t ddim_steps = 60;  // DDIM with 60 steps as p-diff's newer code; 0: DDPM over all 1000 steps
   std::size_t interp_values = 1000, interp_heldout = 10;
   double ema = 0.999;  // EMA decay of the denoiser (0: none)
-  std::string normalise = "condition";  // z-score statistics of tasks / styles: per condition, or pooled
-  std::string denoiser = "unet";        // tasks / styles: the paper's U-Nets, or mlp_denoiser (no normalisation)
-  std::string autoencoder = "pdiff";    // tasks / styles: p-diff's (InstanceNorm) or the appendix's style AE (BatchNorm)
-  std::string style_encoder = "image";  // styles: the appendix's style-image encoder, or a Linear on the pixels
+  // The defaults are the configuration measured to generate each condition's LoRA from the condition alone
+  // (README "Results"); the paper's components are one flag away.
+  std::string normalise = "pooled";      // z-score statistics of tasks / styles: pooled over all conditions, or
+                                         // per condition (SPEC step 3; then the de-normalisation alone says which)
+  std::string denoiser = "mlp";          // tasks / styles: mlp_denoiser (no normalisation), or the paper's U-Nets
+  std::string autoencoder = "style";     // tasks / styles: the appendix's style AE (BatchNorm), or p-diff's (InstanceNorm)
+  std::string style_encoder = "pixels";  // styles: a Linear on the style images' pixels, or the style-image encoder
+  std::string ae_skip = "on";            // the style AE's decoder adds Linear(latent -> n) (style_autoencoder.hpp)
   bool quick = false;
 };
 
@@ -124,6 +143,15 @@ double accuracy_pct(Mlp& m, const lora::labelled_images& d) {
 std::vector<float> style_row(const data::fashion_mnist_split& refs, const data::style& s) {
   std::vector<float> imgs(refs.images.begin(), refs.images.begin() + style_images_per_condition * 784);
   return s.apply(imgs);
+}
+
+// D(E(x)) of one normalised vector x (host), through the autoencoder on its own backend.
+template <class AE>
+std::vector<float> through_autoencoder(AE& ae, const std::vector<float>& x) {
+  const typename AE::backend_type be{};
+  tensor<float, typename AE::backend_type> d({1, x.size()});
+  from_host(be, std::span<const float>(x), d.view());
+  return to_host(be, ae.decode(ae.encode(d.cview())));
 }
 
 // Generates N LoRAs per condition, de-normalises with `denorm(c, v)`, evaluates them in `mlp`, saves each
@@ -171,9 +199,11 @@ void generate_and_evaluate(Sys& sys, Mlp& mlp, const data::lora_layout& layout, 
 template <class Sys>
 void finish_record(example::experiment_record& rec, const std::vector<condition>& cs, Sys& sys,
                    std::vector<double> train_colour = {}) {
-  for (const auto& c : cs) {
+  for (std::size_t i = 0; i < cs.size(); ++i) {
+    const auto& c = cs[i];
     report::condition_result r{rec.name, c.name, c.seen, c.base_acc, std::nullopt, report::summarize(c.generated)};
     if (!c.trained.empty()) r.trained = report::summarize(c.trained);
+    if (i < rec.control.size()) r.control_mean = rec.control[i];
     rec.results.push_back(r);
     rec.short_names.push_back(c.name.size() > 14 ? c.name.substr(0, 12) + ".." : c.name);
   }
@@ -185,9 +215,11 @@ void finish_record(example::experiment_record& rec, const std::vector<condition>
   rec.train_colour = std::move(train_colour);
 }
 
-template <std::size_t Rank, class Alpha>
+template <std::size_t Rank, class Alpha, class Dev>
 int run(const flags& f) {
-  using mlp_t = models::lora_mlp<Rank, Alpha, hidden>;
+  using mlp_t = models::lora_mlp<Rank, Alpha, hidden>;  // the frozen base and its LoRA: always on the CPU
+  using pdiff_ae_t = models::pdiff_autoencoder<example_ae, float, Dev>;
+  using mlp_denoiser_t = models::mlp_denoiser<example_mlp_denoiser, models::sinusoidal<>, float, Dev>;
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
   auto seconds = [&] { return std::chrono::duration<double>(clock::now() - t0).count(); };
@@ -195,7 +227,7 @@ int run(const flags& f) {
   rep.set_meta({{"experiments", f.experiments}, {"lora", f.lora}, {"seed", f.seed}, {"train_images", f.train_images},
                 {"test_images", f.test_images}, {"checkpoints", f.checkpoints}, {"generations", f.generations},
                 {"ae_steps", f.ae_steps}, {"diffusion_steps", f.diffusion_steps}, {"batch", f.batch},
-                {"ddim_steps", f.ddim_steps}, {"ema", f.ema}, {"normalise", f.normalise}, {"denoiser", f.denoiser}, {"autoencoder", f.autoencoder}, {"style_encoder", f.style_encoder},
+                {"ddim_steps", f.ddim_steps}, {"ema", f.ema}, {"normalise", f.normalise}, {"denoiser", f.denoiser}, {"autoencoder", f.autoencoder}, {"style_encoder", f.style_encoder}, {"ae_skip", f.ae_skip},
                 {"interp_values", f.interp_values}, {"interp_heldout", f.interp_heldout}, {"quick", f.quick}});
   std::cout << std::setprecision(4);
 
@@ -293,8 +325,7 @@ int run(const flags& f) {
       const std::size_t ci = coll.find(c.name);
       const std::size_t k = std::size_t(std::max_element(c.trained.begin(), c.trained.end()) - c.trained.begin());
       const auto z = stats_of(coll, ci).normalise(coll.checkpoint(ci, k));
-      const auto back = to_host(cpu{}, ae.decode(ae.encode(const_view<float>(z.data(), {1, n}))));
-      eval.load_adapter(layout.unflatten(stats_of(coll, ci).denormalise(back)));
+      eval.load_adapter(layout.unflatten(stats_of(coll, ci).denormalise(through_autoencoder(ae, z))));
       const double acc = accuracy_pct(eval, c.test);
       std::cout << " " << acc;
       round_trip << (&c == &cs.front() ? " " : ", ") << c.name << " " << acc;
@@ -312,8 +343,8 @@ int run(const flags& f) {
   };
   // The appendix's autoencoder (BatchNorm, Tanh-bounded latent), as the interpolation uses it.
   auto make_style_ae = [&](std::uint64_t seed) {
-    return models::style_autoencoder<example_style_ae>(
-        layout.size(), seed, {.input_noise = 0.001, .latent_noise = 0.1, .clamp_latent = true, .tanh_latent = true});
+    return models::style_autoencoder<example_style_ae, float, Dev>(
+        layout.size(), seed, {.input_noise = 0.001, .latent_noise = 0.1, .clamp_latent = true, .tanh_latent = true, .linear_skip = f.ae_skip == "on"});
   };
 
   // ================= 1. tasks: condition by concatenation of a text feature =================
@@ -336,7 +367,7 @@ int run(const flags& f) {
 
     std::vector<float> x, rows;
     training_matrix(coll, x, rows);
-    train::identity_condition<float, cpu> frozen_text;
+    train::identity_condition<float, Dev> frozen_text;
     auto run = [&](auto& ae, auto& net) {
       pipeline::cond_pdiff sys(ae, net, frozen_text, diffusion::noise_schedule(1000));
       train_generate_report(sys, ae, coll, cs, x, rows, "tasks");
@@ -344,11 +375,11 @@ int run(const flags& f) {
     auto with_denoiser = [&](auto& ae) {
       if (f.denoiser == "mlp") {
         std::cout << "diffusion: MLP denoiser on the flat latent beside the text feature\n";
-        models::mlp_denoiser<example_mlp_denoiser> net(ae.latent_shape(), text.dim(), 1000, f.seed + 3);
+        mlp_denoiser_t net(ae.latent_shape(), text.dim(), 1000, f.seed + 3);
         run(ae, net);
-      } else if constexpr (std::is_same_v<std::decay_t<decltype(ae)>, models::pdiff_autoencoder<example_ae>>) {
+      } else if constexpr (std::is_same_v<std::decay_t<decltype(ae)>, pdiff_ae_t>) {
         // (the style autoencoder's flat latent with the U-Net is refused with the flags)
-        models::pdiff_unet<example_unet> unet(ae.latent_shape(), text.dim(), 1000, f.seed + 3);
+        models::pdiff_unet<example_unet, models::learned, float, Dev> unet(ae.latent_shape(), text.dim(), 1000, f.seed + 3);
         std::cout << "diffusion: U-Net over a sequence of " << unet.sequence_length() << "\n";
         run(ae, unet);
       }
@@ -357,7 +388,7 @@ int run(const flags& f) {
       auto ae = make_style_ae(f.seed + 2);
       with_denoiser(ae);
     } else {
-      models::pdiff_autoencoder<example_ae> ae(layout.size(), f.seed + 2);
+      pdiff_ae_t ae(layout.size(), f.seed + 2);
       with_denoiser(ae);
     }
   }
@@ -366,7 +397,7 @@ int run(const flags& f) {
   std::vector<float> theta_a, theta_b;  // two style LoRAs, for experiment 3
   const data::style style_a = data::style::rotate(90), style_b = data::style::hflip();
   if (f.experiments.find("styles") != std::string::npos || f.experiments.find("interp") != std::string::npos) {
-    std::cout << "\n== experiment 2: styles (style-image condition, bottom embedding) ==\n";
+    std::cout << "\n== experiment 2: styles (style-image condition) ==\n";
     const std::vector<data::style> styles = {style_a,
                                              style_b,
                                              data::style::rotate(30),
@@ -399,10 +430,10 @@ int run(const flags& f) {
         };
         auto with_denoiser = [&](auto& ae) {
           if (f.denoiser == "mlp") {
-            models::mlp_denoiser<example_mlp_denoiser> net(ae.latent_shape(), enc.feature_dim(), 1000, f.seed + 6);
+            mlp_denoiser_t net(ae.latent_shape(), enc.feature_dim(), 1000, f.seed + 6);
             run(ae, net);
           } else {
-            models::bottom_unet<example_bottom_unet> unet(ae.latent_shape(), enc.feature_dim(), 1000, f.seed + 6);
+            models::bottom_unet<example_bottom_unet, models::learned, float, Dev> unet(ae.latent_shape(), enc.feature_dim(), 1000, f.seed + 6);
             run(ae, unet);
           }
         };
@@ -410,15 +441,15 @@ int run(const flags& f) {
           auto ae = make_style_ae(f.seed + 4);
           with_denoiser(ae);
         } else {
-          models::pdiff_autoencoder<example_ae> ae(layout.size(), f.seed + 4);
+          pdiff_ae_t ae(layout.size(), f.seed + 4);
           with_denoiser(ae);
         }
       };
       if (f.style_encoder == "pixels") {  // a Linear on the k style images' pixels, as the interpolation uses
-        models::vector_projector<> enc(style_images_per_condition * 784, 64, f.seed + 5);
+        models::vector_projector<float, Dev> enc(style_images_per_condition * 784, 64, f.seed + 5);
         with_encoder(enc);
       } else {
-        models::style_image_encoder<example_style_encoder> enc(64, f.seed + 5, {style_images_per_condition, 28, 28});
+        models::style_image_encoder<example_style_encoder, float, Dev> enc(64, f.seed + 5, {style_images_per_condition, 28, 28});
         with_encoder(enc);
       }
     }
@@ -478,13 +509,13 @@ int run(const flags& f) {
       c.trained = {accuracy_pct(eval, c.test)};
     }
     const std::size_t d_in = style_images_per_condition * 784;
-    models::style_autoencoder<example_style_ae> ae(n, f.seed + 8, {.input_noise = 0.001, .latent_noise = 0.1, .clamp_latent = true, .tanh_latent = true});
+    auto ae = make_style_ae(f.seed + 8);
     // The condition: the same k style images, through a jointly trained Linear on their pixels. Not the
     // style-image encoder: its global average pooling keeps little of rot90-versus-hflip (both permute the same
     // pixels), so blends at different l gave nearly one feature and the model generated without regard to l;
     // a blend is linear in l pixel by pixel, which a Linear reads directly.
-    models::vector_projector<> enc(d_in, 64, f.seed + 9);
-    models::mlp_denoiser<example_mlp_denoiser> denoiser(ae.latent_shape(), enc.feature_dim(), 1000, f.seed + 10);
+    models::vector_projector<float, Dev> enc(d_in, 64, f.seed + 9);
+    mlp_denoiser_t denoiser(ae.latent_shape(), enc.feature_dim(), 1000, f.seed + 10);
     pipeline::cond_pdiff sys(ae, denoiser, enc, diffusion::noise_schedule(1000));
     std::cout << "autoencoder on " << m << " interpolated vectors -> latent " << ae.latent_shape() << "\n";
     const double ae_mse = sys.train_autoencoder(const_view<float>(x.data(), {m, n}), ae_opt);
@@ -515,9 +546,7 @@ int run(const flags& f) {
     // The autoencoder alone: accuracy of D(E(theta(l))), so a shortfall can be told apart from the diffusion's.
     std::vector<double> round_trip(cs.size());
     for (std::size_t ci = 0; ci < cs.size(); ++ci) {
-      const auto z = stats.normalise(theta(cond_l[ci]));
-      const auto back = to_host(cpu{}, ae.decode(ae.encode(const_view<float>(z.data(), {1, n}))));
-      eval.load_adapter(layout.unflatten(stats.denormalise(back)));
+      eval.load_adapter(layout.unflatten(stats.denormalise(through_autoencoder(ae, stats.normalise(theta(cond_l[ci]))))));
       round_trip[ci] = accuracy_pct(eval, cs[ci].test);
     }
     example::experiment_record rec{"interp"};
@@ -548,7 +577,9 @@ int run(const flags& f) {
   return 0;
 }
 
-int main(int argc, char** argv) {
+// The whole program on backend Dev (cond_pdiff_fashion.cpp: cpu; cond_pdiff_fashion_cuda.cu: cuda).
+template <class Dev>
+int fashion_main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines appear as they are written, also in a log file
   flags f;
   try {
@@ -565,7 +596,7 @@ int main(int argc, char** argv) {
     p.add("--checkpoints", f.checkpoints, "K: LoRA checkpoints collected per condition (last K steps)");
     p.add("--generations", f.generations, "N: LoRAs generated per condition");
     p.add("--ae-steps", f.ae_steps, "parameter autoencoder training steps");
-    p.add("--diffusion-steps", f.diffusion_steps, "diffusion training steps");
+    p.add("--diffusion-steps", f.diffusion_steps, "diffusion training steps (0: 10000 with --denoiser mlp, 2500 with unet)");
     p.add("--batch", f.batch, "batch size of both trainers");
     p.add("--ddim-steps", f.ddim_steps, "0: DDPM over 1000 steps; S > 0: DDIM with S steps");
     p.add("--normalise", f.normalise, "z-score statistics in tasks and styles: condition (SPEC, the paper's) or pooled");
@@ -575,6 +606,7 @@ int main(int argc, char** argv) {
     p.add("--style-encoder", f.style_encoder, "styles: image (the style-image encoder) or pixels (a Linear on the images' pixels)");
     p.add("--interp-values", f.interp_values, "values of l in the interpolation experiment");
     p.add("--interp-heldout", f.interp_heldout, "held-out values of l generated for");
+    p.add("--ae-skip", f.ae_skip, "style autoencoder: on (its decoder adds Linear(latent -> n) of the latent) or off");
     p.add_switch("--quick", f.quick, "a few-minute run (smaller everything; for CI)");
     if (!p.parse(argc, argv)) return 0;  // --help
     if (f.quick) {
@@ -584,8 +616,8 @@ int main(int argc, char** argv) {
       f.finetune_epochs = 2;
       f.checkpoints = std::min<std::size_t>(f.checkpoints, 16);
       f.generations = std::min<std::size_t>(f.generations, 4);
-      f.ae_steps = std::min<std::size_t>(f.ae_steps, 400);
-      f.diffusion_steps = std::min<std::size_t>(f.diffusion_steps, 400);
+      f.ae_steps = std::min<std::size_t>(f.ae_steps, 600);
+      if (f.diffusion_steps == 0) f.diffusion_steps = f.denoiser == "mlp" ? 3000 : 400;
       f.interp_values = std::min<std::size_t>(f.interp_values, 200);
       f.interp_heldout = std::min<std::size_t>(f.interp_heldout, 5);
     }
@@ -595,15 +627,18 @@ int main(int argc, char** argv) {
       throw config_error("cond_pdiff_fashion: --denoiser must be unet or mlp (got '" + f.denoiser + "')");
     if (f.style_encoder != "image" && f.style_encoder != "pixels")
       throw config_error("cond_pdiff_fashion: --style-encoder must be image or pixels (got '" + f.style_encoder + "')");
+    if (f.ae_skip != "on" && f.ae_skip != "off")
+      throw config_error("cond_pdiff_fashion: --ae-skip must be on or off (got '" + f.ae_skip + "')");
+    if (f.diffusion_steps == 0) f.diffusion_steps = f.denoiser == "mlp" ? 10000 : 2500;
     if (f.autoencoder != "pdiff" && f.autoencoder != "style")
       throw config_error("cond_pdiff_fashion: --autoencoder must be pdiff or style (got '" + f.autoencoder + "')");
     if (f.autoencoder == "style" && f.denoiser == "unet" && f.experiments.find("tasks") != std::string::npos)
       throw config_error("cond_pdiff_fashion: --autoencoder style gives a flat latent, which the tasks' U-Net "
-                         "(pdiff_unet, latent [C, L]) cannot take: add --denoiser mlp or leave out tasks");
-    if (f.lora == "1,8") return run<1, std::ratio<8>>(f);
-    if (f.lora == "2,8") return run<2, std::ratio<8>>(f);
-    if (f.lora == "4,16") return run<4, std::ratio<16>>(f);
-    if (f.lora == "16,32") return run<16, std::ratio<32>>(f);
+                         "(pdiff_unet, latent [C, L]) cannot take: add --autoencoder pdiff, or --denoiser mlp, or leave out tasks");
+    if (f.lora == "1,8") return run<1, std::ratio<8>, Dev>(f);
+    if (f.lora == "2,8") return run<2, std::ratio<8>, Dev>(f);
+    if (f.lora == "4,16") return run<4, std::ratio<16>, Dev>(f);
+    if (f.lora == "16,32") return run<16, std::ratio<32>, Dev>(f);
     throw config_error("cond_pdiff_fashion: --lora must be one of 1,8 2,8 4,16 16,32 (got '" + f.lora + "')");
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";

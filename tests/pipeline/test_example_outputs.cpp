@@ -75,6 +75,27 @@ TEST_CASE("example: generated LoRAs beat the base model where the trained LoRAs 
   CHECK(recovered * 4 >= helped * 3);
 }
 
+TEST_CASE("example: generated LoRAs carry their condition (they beat the noise control)", "[pipeline]") {
+  // control_mean: N(0, 1) noise in place of the generated vectors, through the same de-normalisation. Under
+  // the default pooled statistics it knows nothing of the condition and scores far below the trained LoRAs;
+  // under per-condition statistics it would score near them, and this test would fail. Require the generated
+  // median to recover at least half of trained-minus-control on most conditions where that gap is > 10 points.
+  const auto doc = report();
+  int gapped = 0, carried = 0;
+  for (const auto& e : doc["entries"]) {
+    if (e["experiment"] == "interp") continue;
+    REQUIRE(e["control_mean"].is_number());
+    const double control = e["control_mean"], trained = e["trained_best"], gen = e["generated_median"];
+    if (trained - control <= 10.0) continue;
+    ++gapped;
+    INFO(e["experiment"] << " / " << e["condition"] << ": control " << control << ", trained " << trained
+                         << ", generated median " << gen);
+    if (gen - control >= 0.5 * (trained - control)) ++carried;
+  }
+  REQUIRE(gapped >= 6);
+  CHECK(carried * 4 >= gapped * 3);
+}
+
 TEST_CASE("example: figures and PEFT adapters are written", "[pipeline]") {
   for (const char* exp : {"tasks", "styles", "interp"}) {
     INFO(exp);
