@@ -8,7 +8,7 @@
 //               condition being images of the style interpolated at l; trained on l in [0.1, 0.2) U [0.3, 0.4)
 //               U ... U [0.9, 1.0), generated for l never seen.
 //
-// The parts, and why these by default (each measured; README "Results"): all conditions' LoRAs are z-scored
+// The parts, and why these by default (each measured; README "Quick start"): all conditions' LoRAs are z-scored
 // together (--normalise pooled), so the generated vector itself must say which condition it is for; with SPEC
 // step 3's per-condition statistics the de-normalisation alone lands near the trained LoRAs (the report's
 // noise control shows it). Under pooled statistics p-diff's InstanceNorm autoencoder cannot tell the
@@ -112,7 +112,7 @@ struct flags {
   std::size_t interp_values = 1000, interp_heldout = 10;
   double ema = 0.999;  // EMA decay of the denoiser (0: none)
   // The defaults are the configuration measured to generate each condition's LoRA from the condition alone
-  // (README "Results"); the paper's components are one flag away.
+  // (README "Quick start"); the paper's components are one flag away.
   std::string normalise = "pooled";      // z-score statistics of tasks / styles: pooled over all conditions, or
                                          // per condition (SPEC step 3; then the de-normalisation alone says which)
   std::string denoiser = "mlp";          // tasks / styles: mlp_denoiser (no normalisation), or the paper's U-Nets
@@ -140,7 +140,7 @@ double accuracy_pct(Mlp& m, const lora::labelled_images& d) {
 
 // Style images of a condition: the style applied to the first k test images of class 0..k-1 (fixed, unseen
 // in training), flattened [k * 784].
-std::vector<float> style_row(const data::fashion_mnist_split& refs, const data::style& s) {
+inline std::vector<float> style_row(const data::fashion_mnist_split& refs, const data::style& s) {
   std::vector<float> imgs(refs.images.begin(), refs.images.begin() + style_images_per_condition * 784);
   return s.apply(imgs);
 }
