@@ -1,9 +1,10 @@
 #pragma once
 // The whole-model steps timed by bench_models.cpp (cpu backend, compiled by the C++ compiler) and
 // bench_gpu.cu (cuda backend), written once over the backend B. The CPU figures come from the .cpp on
-// purpose: host code compiled by nvcc gets no Eigen SIMD (Eigen's ConfigureVectorization.h turns its
-// vectorisation off whenever EIGEN_GPUCC is defined, host pass included), which made the same CPU step
-// 5-10x slower when it was timed from a .cu file.
+// purpose: host code compiled by nvcc gets no Eigen SIMD unless EIGEN_NO_CUDA is defined (Eigen's
+// ConfigureVectorization.h turns its vectorisation off whenever EIGEN_GPUCC is defined, host pass included),
+// which made the same CPU step 5-10x slower when it was timed from a .cu file. Our CUDA programs now define it
+// (cmake/cpdiff_cuda.cmake), but a .cpp keeps the CPU figures free of nvcc's host compilation altogether.
 //   `sync` runs after every step, inside the timed loop: a device synchronisation for asynchronous backends.
 #include <array>
 #include <cstddef>

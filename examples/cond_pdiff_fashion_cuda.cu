@@ -1,8 +1,7 @@
 // Cond P-Diff on Fashion-MNIST, end to end, with the parameter autoencoder, the denoiser and the condition
 // encoder trained and sampled on a GPU (cpdiff::cuda); the LoRA collection and the evaluation of every LoRA
 // stay on the CPU. Same flags and outputs as cpdiff_cond_pdiff_fashion (cond_pdiff_fashion.hpp).
-// Host code in a .cu file is compiled without Eigen's SIMD (EIGEN_GPUCC), so the CPU stages run slower here
-// than in the CPU program.
+// Built with EIGEN_NO_CUDA (cmake/cpdiff_cuda.cmake), so the CPU stages keep Eigen's SIMD in this .cu file.
 #include <cpdiff/cpdiff_cuda.cuh>
 
 #include "cond_pdiff_fashion.hpp"
