@@ -346,6 +346,16 @@ int run(const flags& f) {
     return models::style_autoencoder<example_style_ae, float, Dev>(
         layout.size(), seed, {.input_noise = 0.001, .latent_noise = 0.1, .clamp_latent = true, .tanh_latent = true, .linear_skip = f.ae_skip == "on"});
   };
+  // The autoencoder --autoencoder names, built from `seed` and handed to `then(ae)` (tasks and styles).
+  auto with_autoencoder = [&](std::uint64_t seed, auto&& then) {
+    if (f.autoencoder == "style") {
+      auto ae = make_style_ae(seed);
+      then(ae);
+    } else {
+      pdiff_ae_t ae(layout.size(), seed);
+      then(ae);
+    }
+  };
 
   // ================= 1. tasks: condition by concatenation of a text feature =================
   if (f.experiments.find("tasks") != std::string::npos) {
@@ -384,13 +394,7 @@ int run(const flags& f) {
         run(ae, unet);
       }
     };
-    if (f.autoencoder == "style") {
-      auto ae = make_style_ae(f.seed + 2);
-      with_denoiser(ae);
-    } else {
-      pdiff_ae_t ae(layout.size(), f.seed + 2);
-      with_denoiser(ae);
-    }
+    with_autoencoder(f.seed + 2, with_denoiser);
   }
 
   // ================= 2. styles: condition by bottom embedding of style images =================
@@ -437,13 +441,7 @@ int run(const flags& f) {
             run(ae, unet);
           }
         };
-        if (f.autoencoder == "style") {
-          auto ae = make_style_ae(f.seed + 4);
-          with_denoiser(ae);
-        } else {
-          pdiff_ae_t ae(layout.size(), f.seed + 4);
-          with_denoiser(ae);
-        }
+        with_autoencoder(f.seed + 4, with_denoiser);
       };
       if (f.style_encoder == "pixels") {  // a Linear on the k style images' pixels, as the interpolation uses
         models::vector_projector<float, Dev> enc(style_images_per_condition * 784, 64, f.seed + 5);
