@@ -20,9 +20,9 @@ int main(int argc, char** argv) {
     return 77;
   }
   const auto sync = [] { CPDIFF_CUDA_CHECK(cudaDeviceSynchronize()); };
-  cpdiff::bench::register_model_steps<cpdiff::cuda>("cuda", sync);
+  cpdiff::bench::register_model_steps<cpdiff::gpu>("cuda", sync);
   // the same steps with bf16 tensor-core matrix products (float storage and accumulation)
-  cpdiff::bench::register_model_steps<cpdiff::cuda>("cuda_bf16", sync, cpdiff::matmul_precision::bf16);
+  cpdiff::bench::register_model_steps<cpdiff::gpu>("cuda_bf16", sync, cpdiff::matmul_precision::bf16);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

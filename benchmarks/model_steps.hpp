@@ -24,7 +24,7 @@ template <class Cfg, class B, class Sync>
 void ae_train_step(benchmark::State& state, std::size_t n, std::size_t batch, Sync sync) {
   models::pdiff_autoencoder<Cfg, float, B> ae(n, 1);
   optim::adamw<float, B> opt(ae.parameters());
-  nn::mse_loss<float, B> mse;
+  nn::mse_loss<float, B> mse(ae.parameters());
   tensor<float, B> x({batch, n});
   ops::fill_normal(B{}, x.view(), 0.f, 1.f, 1, 0);
   rng g{2, 0};

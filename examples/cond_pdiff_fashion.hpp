@@ -33,9 +33,9 @@
 #include <cpdiff/data/fashion_mnist.hpp>
 #include <cpdiff/data/image_styles.hpp>
 #include <cpdiff/data/lora_collection.hpp>
-#include <cpdiff/lora/finetune.hpp>
+#include <cpdiff/train/finetune.hpp>
 #include <cpdiff/lora/peft.hpp>
-#include <cpdiff/lora/task.hpp>
+#include <cpdiff/data/tasks.hpp>
 #include <cpdiff/models/bottom_unet.hpp>
 #include <cpdiff/models/lora_mlp.hpp>
 #include <cpdiff/models/mlp_denoiser.hpp>
@@ -126,15 +126,15 @@ struct flags {
 struct condition {
   std::string name;
   bool seen = true;
-  lora::task task;
+  data::task task;
   std::vector<float> row;  // what the condition encoder reads (a text feature, or k style images)
-  lora::labelled_images test;
+  data::labelled_images test;
   double base_acc = 0;
   std::vector<double> trained, generated;  // accuracies (percent)
 };
 
 template <class Mlp>
-double accuracy_pct(Mlp& m, const lora::labelled_images& d) {
+double accuracy_pct(Mlp& m, const data::labelled_images& d) {
   return 100.0 * m.accuracy(d.images, d.labels);
 }
 
@@ -242,28 +242,28 @@ int run(const flags& f) {
 
   mlp_t base(f.seed);
   {
-    const auto clean_train = lora::make_split(train_split, lora::task{}), clean_test = lora::make_split(test_split, lora::task{});
+    const auto clean_train = data::make_split(train_split, data::task{}), clean_test = data::make_split(test_split, data::task{});
     std::cout << "pre-training the base MLP 784-" << hidden << "-10 on " << clean_train.size() << " images\n";
-    auto r = lora::pretrain_base(base, clean_train, clean_test,
+    auto r = train::pretrain_base(base, clean_train, clean_test,
                                  {.epochs = f.pretrain_epochs, .lr = 2e-3, .seed = f.seed, .log_every = 0, .log = &std::cout});
     std::cout << "  base accuracy on clean test images: " << 100 * r.test_accuracy << "%\n";
     rep.set_base_accuracy(100 * r.test_accuracy);
   }
-  const lora::finetune_config ft{.epochs = f.finetune_epochs, .lr = 3e-3, .seed = f.seed + 1,
+  const train::finetune_config ft{.epochs = f.finetune_epochs, .lr = 3e-3, .seed = f.seed + 1,
                                  .collect_last = f.checkpoints, .log_every = 0};
 
   // Fine-tunes a LoRA per seen condition, collecting its last K checkpoints; records accuracies.
   auto collect = [&](std::vector<condition>& cs, data::lora_collection& coll) {
     for (std::size_t i = 0; i < cs.size(); ++i) {
       auto& c = cs[i];
-      c.test = lora::make_split(test_split, c.task);
+      c.test = data::make_split(test_split, c.task);
       mlp_t m(f.seed);
       m.copy_base_from(base);
       m.set_mode(models::mlp_mode::finetune);
       m.reset_lora(f.seed + 7);
       c.base_acc = accuracy_pct(m, c.test);  // B = 0: exactly the base
       if (!c.seen) continue;
-      const auto train = lora::make_split(train_split, c.task);
+      const auto train = data::make_split(train_split, c.task);
       const std::size_t id = coll.add_condition(c.name, c.row);
       auto cfg = ft;
       cfg.on_checkpoint = [&](std::size_t, const lora::adapter& a) {
@@ -273,7 +273,7 @@ int run(const flags& f) {
         probe.load_adapter(a);
         c.trained.push_back(accuracy_pct(probe, c.test));
       };
-      lora::finetune_lora(m, train, lora::labelled_images{}, cfg);
+      train::finetune_lora(m, train, data::labelled_images{}, cfg);
       std::cout << "  LoRA for " << c.name << ": base " << c.base_acc << "% -> trained best "
                 << example::best(c.trained) << "%, mean " << example::mean(c.trained) << "% over "
                 << c.trained.size() << " checkpoints  [" << seconds() << " s]\n";
@@ -360,7 +360,7 @@ int run(const flags& f) {
   // ================= 1. tasks: condition by concatenation of a text feature =================
   if (f.experiments.find("tasks") != std::string::npos) {
     std::cout << "\n== experiment 1: tasks (text condition, concatenation) ==\n";
-    using lm = lora::task::label_map_type;
+    using lm = data::task::label_map_type;
     const std::vector<std::pair<std::string, lm>> tasks = {
         {"group clothing into tops, bottoms, footwear and bags", {0, 1, 0, 0, 0, 2, 0, 2, 3, 2}},
         {"tell footwear from everything else", {0, 0, 0, 0, 0, 1, 0, 1, 0, 1}},
@@ -371,7 +371,7 @@ int run(const flags& f) {
     };
     pipeline::text_condition text(32);
     std::vector<condition> cs;
-    for (const auto& [desc, map] : tasks) cs.push_back({desc, true, lora::task::relabelled(desc, map), text.encode(desc)});
+    for (const auto& [desc, map] : tasks) cs.push_back({desc, true, data::task::relabelled(desc, map), text.encode(desc)});
     data::lora_collection coll(layout);
     collect(cs, coll);
 
@@ -411,7 +411,7 @@ int run(const flags& f) {
                                              data::style::noise(0.3, 5),
                                              data::style::rotate(-45)};
     std::vector<condition> cs;
-    for (const auto& s : styles) cs.push_back({s.name(), true, lora::task::of_style(s), style_row(style_refs, s)});
+    for (const auto& s : styles) cs.push_back({s.name(), true, data::task::of_style(s), style_row(style_refs, s)});
     data::lora_collection coll(layout);
     collect(cs, coll);
     // theta_1, theta_2 for the interpolation: the best checkpoint of the first two styles
@@ -486,13 +486,13 @@ int run(const flags& f) {
       const double band = double(2 * (k % 5)) / 10.0;  // 0.0, 0.2, 0.4, 0.6, 0.8
       const double l = band + 0.025 + 0.05 * double(k / 5 % 2);
       const auto s = data::style::interpolate(style_a, style_b, l);
-      condition c{"l=" + example::fixed(l, 3), false, lora::task::of_style(s), style_row(style_refs, s)};
+      condition c{"l=" + example::fixed(l, 3), false, data::task::of_style(s), style_row(style_refs, s)};
       cs.push_back(std::move(c));
       cond_l.push_back(l);
     }
     for (double l : {0.15, 0.55, 0.95}) {
       const auto s = data::style::interpolate(style_a, style_b, l);
-      cs.push_back({"l=" + example::fixed(l, 3), true, lora::task::of_style(s), style_row(style_refs, s)});
+      cs.push_back({"l=" + example::fixed(l, 3), true, data::task::of_style(s), style_row(style_refs, s)});
       cond_l.push_back(l);
     }
     // The reference LoRA at each l is theta(l) itself ("trained" column).
@@ -500,7 +500,7 @@ int run(const flags& f) {
     eval.copy_base_from(base);
     for (std::size_t i = 0; i < cs.size(); ++i) {
       auto& c = cs[i];
-      c.test = lora::make_split(test_split, c.task);
+      c.test = data::make_split(test_split, c.task);
       eval.reset_lora(f.seed + 7);
       c.base_acc = accuracy_pct(eval, c.test);
       eval.load_adapter(layout.unflatten(theta(cond_l[i])));

@@ -1,19 +1,26 @@
 #pragma once
-// cpdiff: the umbrella header for CPU builds. <cpdiff/cpdiff_cuda.cuh> adds the GPU backend (nvcc only).
-#include "cpdiff/core/concepts.hpp"
+// cpdiff: the umbrella header for CPU builds: the whole method (layers, models, samplers, trainers,
+// the pipeline, PEFT and safetensors I/O, reports) and the CPU backend's kernels.
+// <cpdiff/cpdiff_cuda.cuh> adds the GPU backend (nvcc only). The charts (PNG figures) are presentation,
+// not modelling: include <cpdiff/report/charts.hpp> for them.
+#include "cpdiff/nn/layer.hpp"
 #include "cpdiff/core/error.hpp"
 #include "cpdiff/core/host_device.hpp"
+#include "cpdiff/core/memory_space.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/core/shape.hpp"
+#include "cpdiff/core/tensor_view.hpp"
 
 #include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/backend/matmul_precision.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/backend/policy.hpp"
 
 #include "cpdiff/tensor/copy_parameters.hpp"
 #include "cpdiff/tensor/parameter_store.hpp"
 #include "cpdiff/tensor/tensor.hpp"
-#include "cpdiff/tensor/tensor_view.hpp"
+#include "cpdiff/tensor/weights_file.hpp"
+#include "cpdiff/tensor/xtensor_views.hpp"
 
 #include "cpdiff/nn/activation.hpp"
 #include "cpdiff/nn/add.hpp"
@@ -33,18 +40,18 @@
 #include "cpdiff/nn/linear.hpp"
 #include "cpdiff/nn/lora_linear.hpp"
 #include "cpdiff/nn/losses.hpp"
+#include "cpdiff/nn/sequential.hpp"
 
-#include "cpdiff/lora/adapter.hpp"
-#include "cpdiff/lora/finetune.hpp"
-#include "cpdiff/lora/task.hpp"
-#include "cpdiff/models/lora_mlp.hpp"
 #include "cpdiff/models/bottom_unet.hpp"
+#include "cpdiff/models/classifier_free_guidance.hpp"
 #include "cpdiff/models/condition_encoders.hpp"
+#include "cpdiff/models/lora_mlp.hpp"
 #include "cpdiff/models/mlp_denoiser.hpp"
+#include "cpdiff/models/pdiff_autoencoder.hpp"
+#include "cpdiff/models/pdiff_unet.hpp"
 #include "cpdiff/models/style_autoencoder.hpp"
-#include "cpdiff/data/image_styles.hpp"
-#include "cpdiff/data/lora_collection.hpp"
-#include "cpdiff/data/lora_layout.hpp"
+#include "cpdiff/models/style_image_encoder.hpp"
+#include "cpdiff/models/time_embedding.hpp"
 
 #include "cpdiff/diffusion/ddim_sampler.hpp"
 #include "cpdiff/diffusion/ddpm_objective.hpp"
@@ -57,9 +64,28 @@
 #include "cpdiff/optim/lr_schedule.hpp"
 #include "cpdiff/optim/sgd.hpp"
 
+#include "cpdiff/train/autoencoder_trainer.hpp"
+#include "cpdiff/train/checkpoint.hpp"
+#include "cpdiff/train/diffusion_trainer.hpp"
+#include "cpdiff/train/finetune.hpp"
+
+#include "cpdiff/lora/adapter.hpp"
+#include "cpdiff/lora/peft.hpp"
+#include "cpdiff/data/tasks.hpp"
+
+#include "cpdiff/data/fashion_mnist.hpp"
+#include "cpdiff/data/image_styles.hpp"
+#include "cpdiff/data/lora_collection.hpp"
+#include "cpdiff/data/lora_collection_io.hpp"
+#include "cpdiff/data/lora_layout.hpp"
+#include "cpdiff/data/zscore.hpp"
+
+#include "cpdiff/io/npy.hpp"
+#include "cpdiff/io/safetensors.hpp"
+
+#include "cpdiff/pipeline/cond_pdiff.hpp"
+#include "cpdiff/pipeline/text_condition.hpp"
+
 #include "cpdiff/report/json_report.hpp"
 #include "cpdiff/report/pca.hpp"
-#include "cpdiff/report/plot.hpp"
-
-#include "cpdiff/train/autoencoder_trainer.hpp"
-#include "cpdiff/train/diffusion_trainer.hpp"
+#include "cpdiff/report/stats.hpp"

@@ -35,7 +35,7 @@
 
 using namespace cpdiff;
 // `cuda` alone is ambiguous after `using namespace cpdiff`: CCCL declares a namespace ::cuda.
-using gpu = cpdiff::cuda;
+using cpdiff::gpu;
 
 namespace {
 
@@ -66,7 +66,7 @@ std::vector<T> download(const tensor<T, gpu>& d) {
 }
 template <class T>
 std::vector<T> download(const T* p, std::size_t n) {
-  return ops::to_host(gpu{}, tensor_view<const T, device_space>(p, shape{n}));
+  return ops::to_host(gpu{}, tensor_view<const T, device_space>(device_ptr<const T>(p), shape{n}));
 }
 
 // |got - want| <= atol + rtol |want| element-wise (NaN matches only NaN); reports the worst element.
@@ -134,7 +134,7 @@ TEST_CASE("cuda: device_buffer keeps contents on resize, zero-fills the tail, co
   REQUIRE(b.size() == 5);
   REQUIRE(download(b.data(), 5) == std::vector<float>(5, 0.0f));
   const std::vector<float> v{1, 2, 3, 4, 5};
-  ops::from_host(gpu{}, std::span<const float>(v), tensor_view<float, device_space>(b.data(), {5}));
+  ops::from_host(gpu{}, std::span<const float>(v), tensor_view<float, device_space>(device_ptr<float>(b.data()), {5}));
 
   b.resize(3);  // shrink: capacity kept
   REQUIRE(b.size() == 3);
@@ -148,7 +148,7 @@ TEST_CASE("cuda: device_buffer keeps contents on resize, zero-fills the tail, co
 
   device_buffer<float> c(b);  // deep copy
   REQUIRE(c.data() != b.data());
-  ops::fill(gpu{}, tensor_view<float, device_space>(b.data(), {100}), 7.0f);
+  ops::fill(gpu{}, tensor_view<float, device_space>(device_ptr<float>(b.data()), {100}), 7.0f);
   REQUIRE(download(c.data(), 100) == want);
 
   device_buffer<float> m(std::move(c));
@@ -472,7 +472,7 @@ TEST_CASE("cuda: optimiser kernels match the CPU over several steps", "[cuda][op
       ops::sgd_update(cpu{}, p.data(), g.data(), m.data(), n, T(0.1), T(0.9), T(0.1), T(1e-4), true, step == 0);
       ops::sgd_update(gpu{}, dp.data(), dg.data(), dm.data(), n, T(0.1), T(0.9), T(0.1), T(1e-4), true, step == 0);
       ops::sgd_update(cpu{}, p.data(), g.data(), static_cast<T*>(nullptr), n, T(0.05), T(0), T(0), T(0), false, false);
-      ops::sgd_update(gpu{}, dp.data(), dg.data(), static_cast<T*>(nullptr), n, T(0.05), T(0), T(0), T(0), false,
+      ops::sgd_update(gpu{}, dp.data(), dg.data(), device_ptr<T>{}, n, T(0.05), T(0), T(0), T(0), false,
                       false);
     }
     require_close(download(dp), p, rtol, atol, "sgd p");

@@ -37,7 +37,7 @@ namespace {
 using cpdiff::conv_algorithm;
 using cpdiff::cpu;
 using cpdiff::shape;
-using gpu = cpdiff::cuda;
+using cpdiff::gpu;
 template <class T>
 using host_tensor = cpdiff::tensor<T, cpu>;
 template <class T>
@@ -146,7 +146,7 @@ void compare_param_layer(const std::string& what, shape xs, std::uint64_t seed, 
 template <template <class> class L>
 void compare_free_layer(const std::string& what, shape xs, std::uint64_t seed, float x_mean = 0.f) {
   L<cpu> lc;
-  L<gpu> lg;
+  L<gpu> lg{gpu{}};
   const auto x = random_host(xs, seed + 1, x_mean);
   const auto xd = upload(x);
   const hcview yc = lc.forward(x.cview());

@@ -47,7 +47,7 @@ namespace {
 // Not `using namespace cpdiff`: libcu++'s global namespace ::cuda would make `cuda` ambiguous.
 using cpdiff::cpu;
 using cpdiff::shape;
-using gpu = cpdiff::cuda;
+using cpdiff::gpu;
 using host_tensor = cpdiff::tensor<double, cpu>;
 using device_tensor = cpdiff::tensor<double, gpu>;
 using hcview = cpdiff::tensor_view<const double, cpdiff::host_space>;
@@ -358,4 +358,43 @@ TEST_CASE("cuda autoencoder_trainer: 20 style-autoencoder steps from the same se
     REQUIRE(std::abs(lg - lc) <= rel_tol * std::abs(lc));
   }
   require_same_store(ag.parameters(), ac.parameters(), false, "autoencoder_trainer, after 20 steps");
+}
+
+TEST_CASE("cuda: a whole model on its own stream gives the default stream's results (every kernel follows the store)",
+          "[cuda][models][stream]") {
+  CPDIFF_REQUIRE_CUDA_OR_SKIP();
+  cudaStream_t s = nullptr;
+  REQUIRE(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking) == cudaSuccess);  // no implicit sync with stream 0
+  {
+    const gpu own = gpu{}.on(s);
+    const std::size_t n_params = 300, batch = 4;
+    style_ae<gpu> a_default(n_params, 21, [] {
+      typename style_ae<gpu>::options o;
+      o.tanh_latent = o.clamp_latent = o.linear_skip = true;
+      return o;
+    }());
+    style_ae<gpu> a_own(n_params, 21, a_default.noise_options(), own);
+    REQUIRE(a_own.parameters().backend() == own);
+    const auto x = random_host({batch, n_params}, 22, 0, 0.05);
+    cpdiff::tensor<double, gpu> xd(x.shape()), xo(x.shape());
+    cpdiff::ops::from_host(gpu{}, std::span<const double>(x.data(), x.size()), xd.view());
+    cpdiff::ops::from_host(own, std::span<const double>(x.data(), x.size()), xo.view());
+    cpdiff::rng g1{23, 0}, g2{23, 0};
+    const std::vector<double> y_default = cpdiff::ops::to_host(gpu{}, a_default.forward_train(xd.cview(), g1));
+    const std::vector<double> y_own = cpdiff::ops::to_host(own, a_own.forward_train(xo.cview(), g2));
+    require_close(y_own, y_default.data(), y_default.size(), "style_autoencoder forward on its own stream");
+    cpdiff::tensor<double, gpu> dd(shape{batch, n_params}), dov(shape{batch, n_params});
+    cpdiff::ops::fill(gpu{}, dd.view(), 1e-3);
+    cpdiff::ops::fill(own, dov.view(), 1e-3);
+    cpdiff::ops::fill(gpu{}, a_default.parameters().grads(), 0.0);
+    cpdiff::ops::fill(own, a_own.parameters().grads(), 0.0);
+    a_default.backward_train(dd.cview());
+    a_own.backward_train(dov.cview());
+    const auto& cd = std::as_const(a_default.parameters());
+    const auto& co = std::as_const(a_own.parameters());
+    const std::vector<double> g_default = cpdiff::ops::to_host(gpu{}, cd.grads());
+    const std::vector<double> g_own = cpdiff::ops::to_host(own, co.grads());
+    require_close(g_own, g_default.data(), g_default.size(), "style_autoencoder gradients on its own stream");
+  }
+  REQUIRE(cudaStreamDestroy(s) == cudaSuccess);
 }

@@ -19,6 +19,7 @@
 
 #include <unistd.h>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/data/fashion_mnist.hpp"
 
 namespace fs = std::filesystem;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/data/image_styles.hpp"
 

@@ -11,6 +11,7 @@
 
 #include <unistd.h>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/data/lora_collection.hpp"
 #include "cpdiff/io/npy.hpp"

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/diffusion/ddim_sampler.hpp"
 #include "cpdiff/diffusion/ddpm_sampler.hpp"
 #include "cpdiff/io/npy.hpp"

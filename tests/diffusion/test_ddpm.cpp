@@ -11,6 +11,7 @@
 
 #include <omp.h>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/diffusion/ddpm_objective.hpp"
 #include "cpdiff/diffusion/ddpm_sampler.hpp"
 #include "cpdiff/io/npy.hpp"

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/diffusion/noise_schedule.hpp"
 #include "cpdiff/io/npy.hpp"
 

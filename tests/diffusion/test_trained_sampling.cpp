@@ -35,6 +35,7 @@
 #include <span>
 #include <vector>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/diffusion/ddim_sampler.hpp"
 #include "cpdiff/diffusion/ddpm_sampler.hpp"
 #include "cpdiff/models/mlp_denoiser.hpp"

@@ -8,6 +8,7 @@
 
 #include <sys/resource.h>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/io/atomic_file.hpp"
 #include "io_test_util.hpp"
 

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/io/safetensors.hpp"
 #include "io_test_util.hpp"
 

@@ -3,6 +3,7 @@
 #include <ratio>
 #include <vector>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/lora/adapter.hpp"
 #include "cpdiff/nn/lora_linear.hpp"
 

@@ -3,6 +3,7 @@
 #include <ratio>
 #include <string>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/io/npy.hpp"
 #include "cpdiff/nn/lora_linear.hpp"
 #include "cpdiff/nn/sequential.hpp"
@@ -138,16 +139,12 @@ TEST_CASE("lora_linear: gradcheck in double (A, B, dx; the frozen base gets no g
   SECTION("bias, alpha / r") {
     nn::lora_linear<5, 4, 2, std::ratio<4>, double> l(ps, "m", g);
     randomize_B(l, 1);
-    testing::gradcheck(l, ps, {3, 5});
-    CHECK(all_zero(ps.grad(l.weight_id())));
-    CHECK(all_zero(ps.grad(l.bias_id())));
-    CHECK_FALSE(all_zero(ps.grad(l.lora_A_id())));
+    testing::gradcheck(l, ps, {3, 5});  // also: the frozen base's gradient entries are left exactly as they were
   }
   SECTION("no bias, rsLoRA, rank-3 input") {
     nn::lora_linear<6, 3, 3, std::ratio<6>, double, cpu, false, true> l(ps, "m", g);
     randomize_B(l, 2);
     testing::gradcheck(l, ps, {2, 2, 6});
-    CHECK(all_zero(ps.grad(l.weight_id())));
   }
   SECTION("dropout 0.3 in training mode (mask replayed)") {
     nn::lora_linear<7, 5, 3, std::ratio<3, 2>, double> l(ps, "m", g, 0.3);
@@ -161,7 +158,6 @@ TEST_CASE("lora_linear: gradcheck in double (A, B, dx; the frozen base gets no g
     ps.set_trainable(l.weight_id(), true);
     ps.set_trainable(l.bias_id(), true);
     testing::gradcheck(l, ps, {3, 4});
-    CHECK_FALSE(all_zero(ps.grad(l.weight_id())));
   }
 }
 

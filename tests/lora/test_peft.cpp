@@ -6,6 +6,7 @@
 #include <string>
 #include <unistd.h>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/io/npy.hpp"
 #include "cpdiff/lora/peft.hpp"
 #include "cpdiff/nn/lora_linear.hpp"

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <vector>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/models/bottom_unet.hpp"
 #include "support/fixtures.hpp"
 #include "support/denoiser_checks.hpp"

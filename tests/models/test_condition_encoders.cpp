@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/diffusion/ddim_sampler.hpp"
 #include "cpdiff/models/bottom_unet.hpp"
 #include "cpdiff/models/condition_encoders.hpp"

@@ -8,6 +8,7 @@
 #include <ratio>
 #include <vector>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/models/lora_mlp.hpp"
 #include "support/gradcheck.hpp"
 

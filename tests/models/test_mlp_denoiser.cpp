@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/models/mlp_denoiser.hpp"
 #include "support/denoiser_checks.hpp"
 

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/io/npy.hpp"
 #include "cpdiff/models/pdiff_autoencoder.hpp"
 #include "cpdiff/models/pdiff_unet.hpp"

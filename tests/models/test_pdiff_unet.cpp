@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/models/pdiff_unet.hpp"
 #include "support/denoiser_checks.hpp"
 

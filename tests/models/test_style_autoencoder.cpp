@@ -3,6 +3,7 @@
 #include <cmath>
 #include <type_traits>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/models/style_autoencoder.hpp"
 #include "support/fixtures.hpp"
 #include "support/gradcheck.hpp"

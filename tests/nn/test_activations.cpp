@@ -5,6 +5,7 @@
 #include <limits>
 #include <ratio>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/nn/activation.hpp"
 
 using namespace cpdiff;

@@ -1,3 +1,4 @@
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/nn/batch_norm1d.hpp"
 #include "support/fixtures.hpp"
 #include "support/gradcheck.hpp"

@@ -1,6 +1,7 @@
 #include "support/fixtures.hpp"
 #include "support/gradcheck.hpp"
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/nn/add.hpp"
 #include "cpdiff/nn/concat.hpp"
 #include "cpdiff/nn/flatten.hpp"

@@ -2,6 +2,7 @@
 #include <vector>
 
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/nn/conv2d.hpp"
 #include "support/fixtures.hpp"
 #include "support/omp_threads.hpp"

@@ -1,5 +1,6 @@
 #include <cmath>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/nn/dropout.hpp"
 #include "support/gradcheck.hpp"
 

@@ -1,5 +1,6 @@
 #include <cstdint>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/io/npy.hpp"
 #include "cpdiff/nn/embedding.hpp"
 #include "support/fixtures.hpp"

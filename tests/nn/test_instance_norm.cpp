@@ -1,6 +1,7 @@
 #include <cmath>
 #include <vector>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/nn/instance_norm1d.hpp"
 #include "support/fixtures.hpp"
 #include "support/gradcheck.hpp"

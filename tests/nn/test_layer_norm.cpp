@@ -1,3 +1,4 @@
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/nn/layer_norm.hpp"
 #include "support/fixtures.hpp"
 #include "support/gradcheck.hpp"

@@ -1,3 +1,4 @@
+#include "cpdiff/backend/cpu.hpp"
 #include "support/gradcheck.hpp"
 
 using namespace cpdiff;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/io/npy.hpp"
 #include "cpdiff/nn/losses.hpp"
 

@@ -1,5 +1,6 @@
 #include <string>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/nn/avg_pool2d.hpp"
 #include "cpdiff/nn/global_avg_pool.hpp"
 #include "support/fixtures.hpp"

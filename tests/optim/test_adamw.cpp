@@ -4,6 +4,7 @@
 #include <limits>
 #include <map>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/optim/adamw.hpp"
 #include "optim/optim_fixture.hpp"
 

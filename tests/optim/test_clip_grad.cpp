@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/optim/clip_grad.hpp"
 #include "optim/optim_fixture.hpp"
 

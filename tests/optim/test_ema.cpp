@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/optim/ema.hpp"
 
 using namespace cpdiff;

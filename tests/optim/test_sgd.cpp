@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/optim/sgd.hpp"
 #include "optim/optim_fixture.hpp"
 

@@ -7,6 +7,7 @@
 #include <span>
 #include <vector>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/models/mlp_denoiser.hpp"
 #include "cpdiff/models/pdiff_autoencoder.hpp"
 #include "cpdiff/models/style_autoencoder.hpp"

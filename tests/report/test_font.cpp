@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/report/font.hpp"
 
 namespace rp = cpdiff::report;

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/io/atomic_file.hpp"
 #include "cpdiff/report/json_report.hpp"
 #include "io/io_test_util.hpp"

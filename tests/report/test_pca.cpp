@@ -6,6 +6,7 @@
 
 #include <Eigen/Dense>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/report/pca.hpp"
 

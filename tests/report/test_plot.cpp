@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/report/plot.hpp"
 #include "io/io_test_util.hpp"
 #include "report/png_reader.hpp"

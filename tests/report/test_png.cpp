@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/report/png.hpp"
 #include "io/io_test_util.hpp"
 #include "report/png_reader.hpp"

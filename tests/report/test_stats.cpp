@@ -4,6 +4,7 @@
 #include <limits>
 #include <vector>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/report/stats.hpp"
 
 namespace rp = cpdiff::report;

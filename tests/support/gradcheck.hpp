@@ -61,7 +61,9 @@ inline double dot(const_view<double> a, const_view<double> b) {
   return s;
 }
 
-// Whole-layer check: input gradient and every trainable parameter's gradient.
+// Whole-layer check: input gradient and every trainable parameter's gradient. The gradient buffer is
+// pre-filled with noise first, so the check also holds the contract that backward ADDS into it (the
+// analytic gradient is what backward added) and leaves frozen entries exactly as they were.
 template <class L>
 void gradcheck(L& layer, parameter_store<double, cpu>& ps, shape x_shape, gradcheck_options o = {}) {
   tensor<double, cpu> x(x_shape);
@@ -69,12 +71,23 @@ void gradcheck(L& layer, parameter_store<double, cpu>& ps, shape x_shape, gradch
   const_view<double> y = layer.forward(x.cview());
   tensor<double, cpu> r(y.shape());
   ops::fill_normal(cpu{}, r.view(), 0.0, 1.0, o.seed, 1);
-  ops::fill(cpu{}, ps.grads(), 0.0);
+  ops::fill_normal(cpu{}, ps.grads(), 0.0, 1.0, o.seed, 2);  // what backward must add to
+  const std::vector<double> before(ps.grads().data(), ps.grads().data() + ps.size());
   const_view<double> dx = layer.backward(r.cview());
   std::vector<grad_target> targets;
   targets.push_back({"input", x.data(), std::vector<double>(dx.data(), dx.data() + dx.size())});
   ps.for_each_parameter([&](const param_entry& e, tensor_view<double> v, tensor_view<double> g) {
-    if (e.trainable) targets.push_back({e.name, v.data(), std::vector<double>(g.data(), g.data() + g.size())});
+    std::vector<double> added(g.size());
+    for (std::size_t i = 0; i < g.size(); ++i) added[i] = g.data()[i] - before[e.offset + i];
+    if (e.trainable) {
+      targets.push_back({e.name, v.data(), std::move(added)});
+    } else {
+      std::size_t touched = 0;
+      for (double d : added) touched += d != 0.0 ? 1 : 0;
+      INFO("frozen parameter " << e.name << ": backward changed " << touched << " of " << added.size()
+                               << " gradient entries (it must leave frozen entries alone)");
+      CHECK(touched == 0);
+    }
   });
   check_numeric([&] { return dot(layer.forward(x.cview()), r.cview()); }, targets, o);
 }

@@ -5,6 +5,7 @@
 #include <sstream>
 #include <string>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/train/autoencoder_trainer.hpp"
 #include "train_fixture.hpp"
 

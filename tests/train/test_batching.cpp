@@ -4,6 +4,7 @@
 #include <numeric>
 #include <vector>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/train/batching.hpp"
 
 using namespace cpdiff;

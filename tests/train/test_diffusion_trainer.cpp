@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/train/diffusion_trainer.hpp"
 #include "train_fixture.hpp"
 
@@ -61,7 +62,7 @@ TEST_CASE("diffusion_trainer: one step is the hand-written step (batch, prepare,
   }
   diffusion::ddpm_objective<float> obj(diffusion::noise_schedule(50));
   optim::adamw opt(ref.parameters(), {.lr = 3e-3});
-  optim::ema avg(ref.parameters(), 0.9);
+  optim::ema avg(ref.parameters(), 0.9, /*warmup=*/true);  // the trainer's default: EMA warm-up on
   rng g{8, 0};
   opt.zero_grad();
   const auto prep = obj.prepare(z0.cview(), g);

@@ -1,13 +1,13 @@
 #pragma once
-// The CUDA backend: the `cuda` policy, its traits (device memory, device_buffer) and every cuda kernel
+// The CUDA backend: the `gpu` policy, its traits (device memory, device_buffer) and every cuda kernel
 // header, the counterpart of backend/cpu.hpp. nvcc only: a CPU-only build never includes a .cuh.
-// Each kernel header adds `cuda const&` overloads of the CPU kernels of the same name in cpdiff::ops;
-// layers call kernels unqualified, so nn::linear<In, Out, float, cuda> picks them up with no change.
+// Each kernel header adds `gpu const&` overloads of the op catalogue (backend/ops.hpp) in cpdiff::ops,
+// taking device views or device_ptr<T>; layers call kernels unqualified, so nn::linear<In, Out, float, gpu>
+// picks them up with no change.
 #if !defined(__CUDACC__)
 #error "cpdiff/backend/cuda.cuh needs nvcc: compile this translation unit as CUDA (a .cu file)"
 #else
 
-#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/backend/cuda/policy.cuh"
 
 #include "cpdiff/backend/cuda/blas.cuh"

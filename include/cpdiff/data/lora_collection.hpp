@@ -3,7 +3,7 @@
 // the parameter autoencoder and the diffusion model.
 //   data::lora_collection coll(data::lora_layout(model.adapter()));
 //   std::size_t c = coll.add_condition("rotate(30)", {30.0f});   // name + optional feature vector
-//   cfg.on_checkpoint = coll.appender(c);                        // lora::finetune_lora appends K vectors
+//   cfg.on_checkpoint = coll.appender(c);                        // train::finetune_lora appends K vectors
 //   std::vector<float> z = coll.normalise(coll.checkpoint(c, 0), c);
 //   coll.save("runs/collection");  auto back = data::lora_collection::load("runs/collection");
 // Each condition holds K flat vectors [K, N] (N = layout().size(), order: lora_layout). Its z-score
@@ -99,7 +99,7 @@ class lora_collection {
     pooled_.reset();
   }
   void append(std::size_t c, const lora::adapter& a) { append(c, std::span<const float>(layout_.flatten(a))); }
-  // A hook for lora::finetune_config::on_checkpoint that appends to condition c (keep *this alive).
+  // A hook for train::finetune_config::on_checkpoint that appends to condition c (keep *this alive).
   std::function<void(std::size_t, const lora::adapter&)> appender(std::size_t c) {
     at(c);
     return [this, c](std::size_t, const lora::adapter& a) { append(c, a); };

@@ -19,8 +19,7 @@
 #include <utility>
 #include <vector>
 
-#include "cpdiff/backend/cpu.hpp"
-#include "cpdiff/backend/cpu/diffusion.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/diffusion/noise_schedule.hpp"
 #include "cpdiff/tensor/tensor.hpp"

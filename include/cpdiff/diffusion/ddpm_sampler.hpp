@@ -25,8 +25,7 @@
 #include <cstdint>
 #include <limits>
 
-#include "cpdiff/backend/cpu.hpp"
-#include "cpdiff/backend/cpu/diffusion.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/diffusion/noise_schedule.hpp"
 #include "cpdiff/tensor/tensor.hpp"

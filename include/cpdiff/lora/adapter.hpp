@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "cpdiff/backend/cpu.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/core/error.hpp"
 #include "cpdiff/core/shape.hpp"
 

@@ -25,8 +25,7 @@
 #include <optional>
 #include <utility>
 
-#include "cpdiff/backend/cpu.hpp"
-#include "cpdiff/backend/cpu/broadcast.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/models/conv_block.hpp"
 #include "cpdiff/models/time_embedding.hpp"
 #include "cpdiff/nn/conv1d.hpp"
@@ -250,7 +249,7 @@ class bottom_unet {
   typename TimeEmbedding::template embedding<T, B, Index> time_;
   typename stacks::down down_;
   nn::linear<dynamic, dynamic, T, B> bottom_;
-  leaky<T, B> act_;
+  leaky<T, B> act_{*ps_};
   typename stacks::up up_;
   nn::conv1d<Config::channels[0], 1, Config::kernel, T, B, 1, Config::kernel / 2> out_;
   std::optional<nn::linear<dynamic, dynamic, T, B>> proj_;

@@ -22,8 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "cpdiff/backend/cpu.hpp"
-#include "cpdiff/backend/cpu/diffusion.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/tensor/parameter_store.hpp"
 #include "cpdiff/tensor/tensor.hpp"
@@ -77,7 +76,7 @@ class cfg_dropout {
     for (std::size_t r = 0; r < n; ++r) {
       if (!(philox_uniform(g.seed, stream, r) < p)) continue;
       mask_[r] = 1;
-      set_null_row(y_.data() + r * dim_);
+      set_null_row(y_.view()[r]);
     }
     return y_.cview();
   }
@@ -102,16 +101,17 @@ class cfg_dropout {
   cview null_features(std::size_t n) {
     CPDIFF_CHECK(n > 0, shape_error, "models::cfg_dropout::null_features", "n must be positive");
     null_rows_.resize({n, dim_});
-    for (std::size_t r = 0; r < n; ++r) set_null_row(null_rows_.data() + r * dim_);
+    for (std::size_t r = 0; r < n; ++r) set_null_row(null_rows_.view()[r]);
     return null_rows_.cview();
   }
 
  private:
-  void set_null_row(T* dst) {
+  // dst [D]: the learned null feature, or zeros.
+  void set_null_row(tensor_view<T, memory_space_t<B>> dst) {
     if (opt_.null == null_condition::learned)
-      copy_rows(be_, ps_->value(null_).data(), dim_, dst, dim_, 1, dim_);
+      copy_rows(be_, ps_->value(null_).data(), dim_, dst.data(), dim_, 1, dim_);
     else
-      fill(be_, tensor_view<T, memory_space_t<B>>(dst, shape{dim_}), T(0));
+      fill(be_, dst, T(0));
   }
 
   parameter_store<T, B>* ps_;

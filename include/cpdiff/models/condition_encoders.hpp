@@ -14,8 +14,7 @@
 #include <span>
 #include <string>
 
-#include "cpdiff/backend/cpu.hpp"
-#include "cpdiff/backend/cpu/embedding.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/io/npy.hpp"
 #include "cpdiff/models/classifier_free_guidance.hpp"
 #include "cpdiff/models/style_image_encoder.hpp"
@@ -70,7 +69,7 @@ class vector_projector {
   std::unique_ptr<parameter_store<T, B>> ps_;
   rng g_;
   std::optional<nn::linear<dynamic, dynamic, T, B>> fc1_, fc2_;
-  nn::silu<T, B> act_;
+  nn::silu<T, B> act_{*ps_};
 };
 
 // Fixed embeddings [C, E], one row per condition id (not trained): lookup(ids [N]) -> [N, E].
@@ -82,7 +81,7 @@ class condition_table {
 
   // values: C * E numbers, row-major, on the host.
   condition_table(std::size_t count, std::size_t dim, std::span<const T> values, B be = {})
-      : be_(be), table_({count, dim}, be) {
+      : be_(be), table_({count, dim}) {
     CPDIFF_CHECK(count > 0 && dim > 0 && values.size() == count * dim, shape_error, "models::condition_table",
                  "expected ", count, " x ", dim, " = ", count * dim, " values, got ", values.size());
     from_host(be_, values, table_.view());

@@ -23,7 +23,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "cpdiff/backend/cpu.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/lora/adapter.hpp"
 #include "cpdiff/nn/activation.hpp"
@@ -57,7 +57,7 @@ class lora_mlp {
   // Base weights and the first LoRA A from `seed` (PyTorch / PEFT init, B = 0); finetune mode.
   explicit lora_mlp(std::uint64_t seed, double lora_dropout = 0.0, B be = {})
       : ps_(std::make_unique<parameter_store<T, B>>(be)), be_(be), g_(std::make_unique<rng>(rng{seed, 0})),
-        fc1_(*ps_, "fc1", *g_, lora_dropout), act_(typename nn::relu<T, B>::functor_type{}, be),
+        fc1_(*ps_, "fc1", *g_, lora_dropout), act_(*ps_),
         fc2_(*ps_, "fc2", *g_) {
     set_lora_dropout(lora_dropout);
     set_mode(mlp_mode::finetune);

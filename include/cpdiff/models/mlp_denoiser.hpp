@@ -20,7 +20,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "cpdiff/backend/cpu.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/models/time_embedding.hpp"
 #include "cpdiff/nn/activation.hpp"
 #include "cpdiff/nn/linear.hpp"
@@ -163,7 +163,7 @@ class mlp_denoiser {
   typename TimeEmbedding::template embedding<T, B, Index> time_;
   nn::linear<dynamic, W, T, B> in_;
   typename detail::mlp_blocks<W, T, B, std::make_index_sequence<Config::depth>>::type blocks_;
-  nn::silu<T, B> act_;
+  nn::silu<T, B> act_{*ps_};
   nn::linear<W, dynamic, T, B> out_;
   std::size_t n_ = 0;
   shape z_shape_;

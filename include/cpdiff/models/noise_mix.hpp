@@ -1,7 +1,7 @@
 #pragma once
 // noise_mix: the convex noise augmentation of p-diff's autoencoder, y = (1 - f) x + f eps, eps ~ N(0, 1)
 // drawn from a fresh Philox stream of the caller's rng (reproducible from the seed). dy/dx = (1 - f).
-#include "cpdiff/backend/cpu.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/core/host_device.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/tensor/tensor.hpp"

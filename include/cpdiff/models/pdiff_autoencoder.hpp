@@ -17,9 +17,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <sstream>
+#include <string>
 #include <utility>
 
-#include "cpdiff/backend/cpu.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/models/conv_block.hpp"
 #include "cpdiff/models/noise_mix.hpp"
 #include "cpdiff/models/row_padding.hpp"
@@ -50,6 +52,12 @@ concept pdiff_ae_config = requires {
 } && C::enc.size() == C::dec.size() && C::enc.size() > 0 && C::fold > 1 && C::kernel >= 3;
 
 namespace detail {
+template <class A>
+std::string json_list(const A& a) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < a.size(); ++i) s += (i ? ", " : "") + std::to_string(a[i]);
+  return s + "]";
+}
 template <class C, std::size_t I>
 inline constexpr std::size_t enc_in = I == 0 ? 1 : C::enc[I - 1];
 template <class C, std::size_t I>
@@ -130,6 +138,15 @@ class pdiff_autoencoder {
   shape latent_shape() const { return {latent_channels, latent_length()}; }
 
   parameter_store<T, B>& parameters() { return *ps_; }
+  // The configuration that fixes the model (JSON), recorded in checkpoints and weight files and checked on
+  // load: the convolutions' shapes do not depend on n, so the parameters alone cannot tell two apart.
+  std::string describe() const {
+    std::ostringstream s;
+    s << "{\"model\": \"pdiff_autoencoder\", \"n_params\": " << n_ << ", \"fold\": " << Config::fold
+      << ", \"kernel\": " << Config::kernel << ", \"enc\": " << detail::json_list(Config::enc)
+      << ", \"dec\": " << detail::json_list(Config::dec) << "}";
+    return s.str();
+  }
   const options& noise_options() const { return opt_; }
 
   // x [N, n] -> z [N, C, L], no noise.
@@ -196,7 +213,7 @@ class pdiff_autoencoder {
   rng g_;
   typename stacks::encoder encoder_;
   typename stacks::decoder decoder_;
-  nn::hardtanh<T, B> clamp_;
+  nn::hardtanh<T, B> clamp_{*ps_};
   noise_mix<T, B> input_mix_, latent_mix_;
   tensor<T, B> padded_, noisy_x_, noisy_z_, dlatent_, recon_, duncrop_;
   std::size_t dec_len_ = 0;

@@ -19,8 +19,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "cpdiff/backend/cpu.hpp"
-#include "cpdiff/backend/cpu/broadcast.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/models/conv_block.hpp"
 #include "cpdiff/models/time_embedding.hpp"
 #include "cpdiff/nn/linear.hpp"

@@ -1,7 +1,7 @@
 #pragma once
 // Flat parameter vectors in and out of a 1-D conv stack: rows [N, n] zero-padded to [N, 1, len], and the
 // reverse crop. The autoencoders pad their input and crop their output; the crop's adjoint is the pad.
-#include "cpdiff/backend/cpu.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/tensor/tensor.hpp"
 
 namespace cpdiff::models {

@@ -41,11 +41,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <sstream>
+#include <string>
 #include <optional>
 #include <ratio>
 #include <utility>
 
-#include "cpdiff/backend/cpu.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/models/conv_block.hpp"
 #include "cpdiff/models/noise_mix.hpp"
 #include "cpdiff/models/row_padding.hpp"
@@ -155,6 +157,16 @@ class style_autoencoder {
   shape bottom_shape() const { return {bottom_channels, bottom_length(n_)}; }
 
   parameter_store<T, B>& parameters() { return *ps_; }
+  // The configuration that fixes the model (JSON), recorded in checkpoints and weight files, checked on load.
+  std::string describe() const {
+    std::ostringstream s;
+    s << "{\"model\": \"style_autoencoder\", \"n_params\": " << n_ << ", \"kernel\": " << Config::kernel
+      << ", \"latent\": " << Config::latent << ", \"channels\": [";
+    for (std::size_t i = 0; i < Config::channels.size(); ++i) s << (i ? ", " : "") << Config::channels[i];
+    s << "], \"tanh_latent\": " << (opt_.tanh_latent ? "true" : "false")
+      << ", \"linear_skip\": " << (opt_.linear_skip ? "true" : "false") << "}";
+    return s.str();
+  }
   const options& noise_options() const { return opt_; }
 
   // x [N, n] -> z [N, latent], no noise, running statistics.
@@ -253,8 +265,8 @@ class style_autoencoder {
   nn::linear<Config::latent, dynamic, T, B> dec_fc_;
   typename stacks::decoder decoder_;
   std::optional<nn::linear<Config::latent, dynamic, T, B>> skip_fc_;
-  nn::hardtanh<T, B> clamp_;
-  nn::tanh_layer<T, B> bound_;
+  nn::hardtanh<T, B> clamp_{*ps_};
+  nn::tanh_layer<T, B> bound_{*ps_};
   noise_mix<T, B> input_mix_, latent_mix_;
   tensor<T, B> padded_, noisy_x_, noisy_z_, dlatent_, recon_, dpad_, dskip_;
 };

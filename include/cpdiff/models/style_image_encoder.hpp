@@ -18,7 +18,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "cpdiff/backend/cpu.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/nn/activation.hpp"
 #include "cpdiff/nn/conv2d.hpp"
 #include "cpdiff/nn/global_avg_pool.hpp"
@@ -116,10 +116,10 @@ class style_image_encoder {
   std::unique_ptr<parameter_store<T, B>> ps_;
   rng g_;
   nn::conv2d<cin, Config::c1, k, T, B, 1, k / 2> conv1_;
-  nn::silu<T, B> act1_;
+  nn::silu<T, B> act1_{*ps_};
   nn::conv2d<Config::c1, c2, k, T, B, 2, k / 2> conv2_;
-  nn::silu<T, B> act2_;
-  nn::global_avg_pool<T, B> pool_;
+  nn::silu<T, B> act2_{*ps_};
+  nn::global_avg_pool<T, B> pool_{*ps_};
   nn::linear<c2, dynamic, T, B> proj_;
   shape images_, in_shape_;
   std::size_t n_ = 0, per_ = 0;

@@ -11,8 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "cpdiff/backend/cpu.hpp"
-#include "cpdiff/backend/cpu/embedding.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/nn/activation.hpp"
 #include "cpdiff/nn/linear.hpp"
@@ -71,7 +70,7 @@ struct sinusoidal {
     using tview = tensor_view<const Index, memory_space_t<B>>;
 
     embedding(parameter_store<T, B>& ps, const std::string& name, rng& g, std::size_t /*timesteps*/, std::size_t dim)
-        : be_(ps.backend()), dim_(dim), fc1_(ps, name + ".0", g), fc2_(ps, name + ".2", g, H, dim) {}
+        : be_(ps.backend()), dim_(dim), fc1_(ps, name + ".0", g), act_(ps), fc2_(ps, name + ".2", g, H, dim) {}
     std::size_t dim() const { return dim_; }
 
     cview forward(tview t) {

@@ -10,11 +10,12 @@
 #include <ratio>
 #include <string>
 
-#include "cpdiff/backend/cpu.hpp"
-#include "cpdiff/backend/cpu/elementwise.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/backend/policy.hpp"
 #include "cpdiff/nn/activation_functors.hpp"
+#include "cpdiff/tensor/parameter_store.hpp"
 #include "cpdiff/tensor/tensor.hpp"
+#include "cpdiff/nn/layer.hpp"
 
 namespace cpdiff::nn {
 
@@ -27,9 +28,16 @@ class activation {
   using view = tensor_view<T, memory_space_t<B>>;
   using cview = tensor_view<const T, memory_space_t<B>>;
 
-  activation() = default;
-  // A functor with run-time members (e.g. a slope chosen at run time) is passed here.
-  explicit activation(Functor f, B be = {}) : be_(be), f_(f) {}
+  // The backend comes from the model's parameter store (or is given); a functor with run-time members
+  // (e.g. a slope chosen at run time) is passed after it.
+  explicit activation(const parameter_store<T, B>& ps, Functor f = {}) : be_(ps.backend()), f_(f) {}
+  explicit activation(const B& be, Functor f = {}) : be_(be), f_(f) {}
+  activation()
+    requires stateless_backend<B>
+  = default;
+  explicit activation(Functor f)
+    requires stateless_backend<B>
+      : f_(f) {}
 
   const Functor& functor() const { return f_; }
 
@@ -92,5 +100,7 @@ template <class T = float, class B = cpu>
 using sigmoid = activation<sigmoid_fn, T, B>;
 template <class T = float, class B = cpu>
 using hardtanh = activation<hardtanh_fn, T, B>;
+
+static_assert(layer<relu<>>, "the layer contract (nn/layer.hpp)");
 
 }  // namespace cpdiff::nn

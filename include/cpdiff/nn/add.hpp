@@ -10,10 +10,10 @@
 // (There is deliberately no op named `add` in cpdiff::ops: this class would hide it from layers.)
 #include <utility>
 
-#include "cpdiff/backend/cpu.hpp"
-#include "cpdiff/backend/cpu/elementwise.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/backend/policy.hpp"
 #include "cpdiff/core/host_device.hpp"
+#include "cpdiff/tensor/parameter_store.hpp"
 #include "cpdiff/tensor/tensor.hpp"
 
 namespace cpdiff::nn {
@@ -32,8 +32,11 @@ class add {
   using view = tensor_view<T, memory_space_t<B>>;
   using cview = tensor_view<const T, memory_space_t<B>>;
 
-  add() = default;
-  explicit add(B be) : be_(be) {}
+  explicit add(const parameter_store<T, B>& ps) : be_(ps.backend()) {}
+  explicit add(const B& be) : be_(be) {}
+  add()
+    requires stateless_backend<B>
+  = default;
 
   cview forward(cview a, cview b) {
     CPDIFF_CHECK(a.shape() == b.shape(), shape_error, "nn::add::forward", "inputs ", a.shape(), " and ", b.shape(),
@@ -47,6 +50,7 @@ class add {
 
   // da = dy ; db = dy
   std::pair<cview, cview> backward(cview dy) {
+    expect_forward_ran(y_.rank() > 0, "nn::add::backward");
     CPDIFF_CHECK(dy.shape() == y_.shape(), shape_error, "nn::add::backward", "dy: expected shape ", y_.shape(),
                  " (the last forward output), got ", dy.shape());
     return {dy, dy};

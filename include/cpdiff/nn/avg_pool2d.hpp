@@ -6,9 +6,10 @@
 #include <string>
 
 #include "cpdiff/backend/conv_geometry.hpp"
-#include "cpdiff/backend/cpu.hpp"
-#include "cpdiff/backend/cpu/pooling.hpp"
+#include "cpdiff/backend/ops.hpp"
+#include "cpdiff/tensor/parameter_store.hpp"
 #include "cpdiff/tensor/tensor.hpp"
+#include "cpdiff/nn/layer.hpp"
 
 namespace cpdiff::nn {
 
@@ -23,7 +24,11 @@ class avg_pool2d {
   using cview = tensor_view<const T, memory_space_t<B>>;
   static constexpr std::size_t kernel_size = K, stride = Stride;
 
-  explicit avg_pool2d(B be = {}) : be_(be) {}
+  explicit avg_pool2d(const parameter_store<T, B>& ps) : be_(ps.backend()) {}
+  explicit avg_pool2d(const B& be) : be_(be) {}
+  avg_pool2d()
+    requires stateless_backend<B>
+  = default;
 
   cview forward(cview x) {
     constexpr const char* where = "nn::avg_pool2d::forward";
@@ -56,5 +61,7 @@ class avg_pool2d {
   shape x_shape_;
   tensor<T, B> y_, dx_;
 };
+
+static_assert(layer<avg_pool2d<2>>, "the layer contract (nn/layer.hpp)");
 
 }  // namespace cpdiff::nn

@@ -9,12 +9,12 @@
 // ("<name>.running_mean", "<name>.running_var"), so checkpoints carry them and optimisers skip them.
 #include <string>
 
-#include "cpdiff/backend/cpu.hpp"
-#include "cpdiff/backend/cpu/norms.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/backend/policy.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/tensor/parameter_store.hpp"
 #include "cpdiff/tensor/tensor.hpp"
+#include "cpdiff/nn/layer.hpp"
 
 namespace cpdiff::nn {
 
@@ -28,6 +28,7 @@ class batch_norm1d {
   using view = tensor_view<T, memory_space_t<B>>;
   using cview = tensor_view<const T, memory_space_t<B>>;
   static constexpr std::size_t channels = C;
+  static constexpr std::size_t in_size = C, out_size = C;
 
   // weight = 1, bias = 0, running_mean = 0, running_var = 1 (PyTorch); the rng is not used.
   batch_norm1d(parameter_store<T, B>& ps, const std::string& name, [[maybe_unused]] rng& g, double eps = 1e-5,
@@ -69,7 +70,7 @@ class batch_norm1d {
     xhat_.resize(x.shape());
     y_.resize(x.shape());
     fwd_training_ = training_;
-    const T* mean = mean_.data();
+    pointer_t<B, const T> mean = mean_.data();
     if (training_) {
       CPDIFF_CHECK(N * L > 1, shape_error, where, "expected more than 1 value per channel when training, got input shape ",
                    x.shape());
@@ -97,6 +98,7 @@ class batch_norm1d {
   // Differentiates the mode of the last forward: batch statistics (training) depend on x, running
   // statistics (evaluation) are constants.
   cview backward(cview dy) {
+    expect_forward_ran(y_.rank() > 0, "nn::batch_norm1d::backward");
     expect_shape(dy, y_.shape(), "nn::batch_norm1d::backward", "dy (the shape of the last forward output)");
     const std::size_t N = y_.dim(0), L = y_.rank() == 3 ? y_.dim(2) : 1;
     dx_.resize(y_.shape());
@@ -104,7 +106,7 @@ class batch_norm1d {
     channel_affine_backward(be_, xhat_.data(), dy.data(), N, C, L, grad_or_null(w_),
                             grad_or_null(b_));
     // g[N, C, L] = dL/dxhat = dy * weight[c]
-    channel_affine(be_, dy.data(), ps_->value(w_).data(), static_cast<const T*>(nullptr), N,
+    channel_affine(be_, dy.data(), ps_->value(w_).data(), pointer_t<B, const T>{}, N,
                    C, L, dx_.data());
     if (fwd_training_) {
       // dx = istd[c] * (g - mean_{N,L}(g) - xhat * mean_{N,L}(g * xhat)), in place
@@ -113,7 +115,7 @@ class batch_norm1d {
     } else {
       // dx = g * istd[c], in place
       channel_affine(be_, dx_.data(), istd_.data(),
-                     static_cast<const T*>(nullptr), N, C, L, dx_.data());
+                     pointer_t<B, const T>{}, N, C, L, dx_.data());
     }
     return dx_.cview();
   }
@@ -125,7 +127,9 @@ class batch_norm1d {
   }
 
  private:
-  T* grad_or_null(param_id id) { return ps_->entry(id).trainable ? ps_->grad(id).data() : nullptr; }
+  pointer_t<B, T> grad_or_null(param_id id) {
+    return ps_->entry(id).trainable ? ps_->grad(id).data() : pointer_t<B, T>{};
+  }
 
   parameter_store<T, B>* ps_;
   B be_;
@@ -134,5 +138,7 @@ class batch_norm1d {
   bool training_ = true, fwd_training_ = true;
   tensor<T, B> y_, xhat_, dx_, mean_, var_, istd_;
 };
+
+static_assert(layer<batch_norm1d<1>>, "the layer contract (nn/layer.hpp)");
 
 }  // namespace cpdiff::nn

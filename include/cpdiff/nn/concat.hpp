@@ -10,9 +10,9 @@
 #include <cstddef>
 #include <utility>
 
-#include "cpdiff/backend/cpu.hpp"
-#include "cpdiff/backend/cpu/concat.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/backend/policy.hpp"
+#include "cpdiff/tensor/parameter_store.hpp"
 #include "cpdiff/tensor/tensor.hpp"
 
 namespace cpdiff::nn {
@@ -29,8 +29,11 @@ class concat {
   using cview = tensor_view<const T, memory_space_t<B>>;
   static constexpr int dim = Dim;
 
-  concat() = default;
-  explicit concat(B be) : be_(be) {}
+  explicit concat(const parameter_store<T, B>& ps) : be_(ps.backend()) {}
+  explicit concat(const B& be) : be_(be) {}
+  concat()
+    requires stateless_backend<B>
+  = default;
 
   cview forward(cview a, cview b) {
     const int r = static_cast<int>(a.rank());
@@ -63,6 +66,7 @@ class concat {
   }
 
   std::pair<cview, cview> backward(cview dy) {
+    expect_forward_ran(y_.rank() > 0, "nn::concat::backward");
     CPDIFF_CHECK(dy.shape() == y_.shape(), shape_error, "nn::concat::backward", "dy: expected shape ", y_.shape(),
                  " (the last forward output), got ", dy.shape());
     da_.resize(a_shape_);

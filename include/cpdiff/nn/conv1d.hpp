@@ -10,12 +10,12 @@
 #include <string>
 
 #include "cpdiff/backend/conv_geometry.hpp"
-#include "cpdiff/backend/cpu.hpp"
-#include "cpdiff/backend/cpu/conv.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/tensor/parameter_store.hpp"
 #include "cpdiff/nn/weight_bias.hpp"
 #include "cpdiff/tensor/tensor.hpp"
+#include "cpdiff/nn/layer.hpp"
 
 namespace cpdiff::nn {
 
@@ -36,6 +36,7 @@ class conv1d : public weight_bias<T, B, Bias> {
   using view = tensor_view<T, memory_space_t<B>>;
   using cview = tensor_view<const T, memory_space_t<B>>;
   static constexpr std::size_t in_channels = Cin, out_channels = Cout, kernel_size = K;
+  static constexpr std::size_t in_size = Cin, out_size = Cout;
   static constexpr std::size_t stride = Stride, padding = Pad, dilation = Dilation;
   static constexpr bool has_bias = Bias;
 
@@ -90,5 +91,7 @@ class conv1d : public weight_bias<T, B, Bias> {
   cview x_;
   tensor<T, B> y_, dx_, work_;  // work_: im2col columns and per-thread dW partials
 };
+
+static_assert(layer<conv1d<1, 1, 1>>, "the layer contract (nn/layer.hpp)");
 
 }  // namespace cpdiff::nn

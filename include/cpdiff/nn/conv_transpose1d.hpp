@@ -12,12 +12,12 @@
 #include <string>
 
 #include "cpdiff/backend/conv_geometry.hpp"
-#include "cpdiff/backend/cpu.hpp"
-#include "cpdiff/backend/cpu/conv.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/tensor/parameter_store.hpp"
 #include "cpdiff/nn/weight_bias.hpp"
 #include "cpdiff/tensor/tensor.hpp"
+#include "cpdiff/nn/layer.hpp"
 
 namespace cpdiff::nn {
 
@@ -40,6 +40,7 @@ class conv_transpose1d : public weight_bias<T, B, Bias> {
   using view = tensor_view<T, memory_space_t<B>>;
   using cview = tensor_view<const T, memory_space_t<B>>;
   static constexpr std::size_t in_channels = Cin, out_channels = Cout, kernel_size = K;
+  static constexpr std::size_t in_size = Cin, out_size = Cout;
   static constexpr std::size_t stride = Stride, padding = Pad, output_padding = OutputPadding, dilation = Dilation;
   static constexpr bool has_bias = Bias;
 
@@ -89,7 +90,7 @@ class conv_transpose1d : public weight_bias<T, B, Bias> {
       if (this->bias_trainable()) conv_bias_backward(be_, g_.n, Cout, g_.in_w, dy.data(), ps_->grad(b_).data());
     // dx [N, Cin, L] = W col(dy_n)   (the adjoint conv's forward, no bias)
     dx_.resize(x_.shape());
-    conv_forward(be_, g_, dy.data(), ps_->value(w_).data(), static_cast<const T*>(nullptr), dx_.data(),
+    conv_forward(be_, g_, dy.data(), ps_->value(w_).data(), pointer_t<B, const T>{}, dx_.data(),
                  work_.data(), work_.size());
     return dx_.cview();
   }
@@ -100,5 +101,7 @@ class conv_transpose1d : public weight_bias<T, B, Bias> {
   cview x_;
   tensor<T, B> y_, dx_, work_;  // work_: im2col columns and per-thread dW partials
 };
+
+static_assert(layer<conv_transpose1d<1, 1, 1>>, "the layer contract (nn/layer.hpp)");
 
 }  // namespace cpdiff::nn

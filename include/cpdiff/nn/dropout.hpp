@@ -7,11 +7,12 @@
 // (seed, stream), so no mask is stored and a run is reproducible from the seed.
 #include <cstdint>
 
-#include "cpdiff/backend/cpu.hpp"
-#include "cpdiff/backend/cpu/dropout.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/backend/policy.hpp"
 #include "cpdiff/core/rng.hpp"
+#include "cpdiff/tensor/parameter_store.hpp"
 #include "cpdiff/tensor/tensor.hpp"
+#include "cpdiff/nn/layer.hpp"
 
 namespace cpdiff::nn {
 
@@ -24,9 +25,12 @@ class dropout {
   using cview = tensor_view<const T, memory_space_t<B>>;
 
   // p in [0, 1); g must outlive the layer (each training forward takes one stream from it).
-  dropout(double p, rng& g, B be = {}) : be_(be), g_(&g), p_(p) {
+  dropout(double p, rng& g, const B& be) : be_(be), g_(&g), p_(p) {
     CPDIFF_CHECK(p >= 0.0 && p < 1.0, config_error, "nn::dropout", "probability p must be in [0, 1), got ", p);
   }
+  dropout(double p, rng& g)
+    requires stateless_backend<B>
+      : dropout(p, g, B{}) {}
 
   double p() const { return p_; }
   void set_training(bool on) { training_ = on; }
@@ -51,6 +55,7 @@ class dropout {
   }
 
   cview backward(cview dy) {
+    expect_forward_ran(y_.rank() > 0, "nn::dropout::backward");
     expect_shape(dy, y_.shape(), "nn::dropout::backward", "dy (the shape of the last forward output)");
     dx_.resize(dy.shape());
     if (masked_)
@@ -73,5 +78,7 @@ class dropout {
   std::uint64_t seed_ = 0, stream_ = 0;
   tensor<T, B> y_, dx_;
 };
+
+static_assert(layer<dropout<>>, "the layer contract (nn/layer.hpp)");
 
 }  // namespace cpdiff::nn

@@ -10,8 +10,7 @@
 #include <string>
 #include <variant>
 
-#include "cpdiff/backend/cpu.hpp"
-#include "cpdiff/backend/cpu/embedding.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/backend/policy.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/tensor/parameter_store.hpp"
@@ -61,6 +60,7 @@ class embedding {
 
   // dweight[idx[n], :] += dy[n, :]   (nothing when the weight is frozen)
   void backward(cview dy) {
+    expect_forward_ran(y_.rank() > 0, "nn::embedding::backward");
     expect_shape(dy, y_.shape(), "nn::embedding::backward", "dy (the shape of the last forward output)");
     if (!ps_->entry(w_).trainable) return;
     std::visit(

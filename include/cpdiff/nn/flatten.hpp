@@ -10,9 +10,11 @@
 // a new shape, fixed at construction.   x [N, ...]  ->  y [N, dims...]
 #include <cstddef>
 
-#include "cpdiff/backend/cpu.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/backend/policy.hpp"
-#include "cpdiff/tensor/tensor_view.hpp"
+#include "cpdiff/core/tensor_view.hpp"
+#include "cpdiff/tensor/parameter_store.hpp"
+#include "cpdiff/nn/layer.hpp"
 
 namespace cpdiff::nn {
 
@@ -27,6 +29,10 @@ class flatten {
   using view = tensor_view<T, memory_space_t<B>>;
   using cview = tensor_view<const T, memory_space_t<B>>;
   static constexpr int start_dim = Start, end_dim = End;
+  static constexpr std::size_t in_size = dynamic, out_size = dynamic;  // the size axis changes
+
+  flatten() = default;
+  explicit flatten(const parameter_store<T, B>&) {}  // no kernels: nothing of the backend to keep
 
   // x [d0, ..., d(r-1)] -> y [d0, ..., d(s-1), ds * ... * de, d(e+1), ...]
   cview forward(cview x) {
@@ -47,6 +53,7 @@ class flatten {
 
   // dx = dy, viewed with the input's shape
   cview backward(cview dy) {
+    expect_forward_ran(y_shape_.rank() > 0, "nn::flatten::backward");
     CPDIFF_CHECK(dy.shape() == y_shape_, shape_error, "nn::flatten::backward", "dy: expected shape ", y_shape_,
                  " (the last forward output), got ", dy.shape());
     return dy.reshape(x_shape_);
@@ -66,6 +73,8 @@ class reshape {
   using backend_type = B;
   using view = tensor_view<T, memory_space_t<B>>;
   using cview = tensor_view<const T, memory_space_t<B>>;
+
+  static constexpr std::size_t in_size = dynamic, out_size = dynamic;  // the size axis changes
 
   // dims: the shape of one sample after the reshape, e.g. {C, L}; the batch dimension is kept.
   explicit reshape(shape dims) : dims_(dims) {
@@ -90,6 +99,7 @@ class reshape {
 
   // dx = dy, viewed with the input's shape
   cview backward(cview dy) {
+    expect_forward_ran(y_shape_.rank() > 0, "nn::reshape::backward");
     CPDIFF_CHECK(dy.shape() == y_shape_, shape_error, "nn::reshape::backward", "dy: expected shape ", y_shape_,
                  " (the last forward output), got ", dy.shape());
     return dy.reshape(x_shape_);
@@ -101,5 +111,7 @@ class reshape {
  private:
   shape dims_, x_shape_, y_shape_;
 };
+
+static_assert(layer<flatten<>>, "the layer contract (nn/layer.hpp)");
 
 }  // namespace cpdiff::nn

@@ -6,9 +6,10 @@
 // Parameter-free: constructed without a store. Flatten the result to [N, C] with a reshape.
 #include <string>
 
-#include "cpdiff/backend/cpu.hpp"
-#include "cpdiff/backend/cpu/pooling.hpp"
+#include "cpdiff/backend/ops.hpp"
+#include "cpdiff/tensor/parameter_store.hpp"
 #include "cpdiff/tensor/tensor.hpp"
+#include "cpdiff/nn/layer.hpp"
 
 namespace cpdiff::nn {
 
@@ -19,7 +20,11 @@ class global_avg_pool {
   using backend_type = B;
   using cview = tensor_view<const T, memory_space_t<B>>;
 
-  explicit global_avg_pool(B be = {}) : be_(be) {}
+  explicit global_avg_pool(const parameter_store<T, B>& ps) : be_(ps.backend()) {}
+  explicit global_avg_pool(const B& be) : be_(be) {}
+  global_avg_pool()
+    requires stateless_backend<B>
+  = default;
 
   cview forward(cview x) {
     constexpr const char* where = "nn::global_avg_pool::forward";
@@ -51,5 +56,7 @@ class global_avg_pool {
   std::size_t rows_ = 0, len_ = 0;
   tensor<T, B> y_, dx_;
 };
+
+static_assert(layer<global_avg_pool<>>, "the layer contract (nn/layer.hpp)");
 
 }  // namespace cpdiff::nn

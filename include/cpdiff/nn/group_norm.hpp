@@ -6,12 +6,12 @@
 //   x [N, C] or [N, C, L]   mean, istd [N*Groups]   weight, bias [C] (per channel)   y: the shape of x
 #include <string>
 
-#include "cpdiff/backend/cpu.hpp"
-#include "cpdiff/backend/cpu/norms.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/backend/policy.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/tensor/parameter_store.hpp"
 #include "cpdiff/tensor/tensor.hpp"
+#include "cpdiff/nn/layer.hpp"
 
 namespace cpdiff::nn {
 
@@ -26,6 +26,7 @@ class group_norm {
   using view = tensor_view<T, memory_space_t<B>>;
   using cview = tensor_view<const T, memory_space_t<B>>;
   static constexpr std::size_t groups = Groups, channels = C;
+  static constexpr std::size_t in_size = C, out_size = C;
 
   // weight = 1, bias = 0 (PyTorch); the rng is not used.
   group_norm(parameter_store<T, B>& ps, const std::string& name, [[maybe_unused]] rng& g, double eps = 1e-5)
@@ -60,13 +61,14 @@ class group_norm {
   }
 
   cview backward(cview dy) {
+    expect_forward_ran(y_.rank() > 0, "nn::group_norm::backward");
     expect_shape(dy, y_.shape(), "nn::group_norm::backward", "dy (the shape of the last forward output)");
     const std::size_t N = y_.dim(0), L = y_.rank() == 3 ? y_.dim(2) : 1;
     dx_.resize(y_.shape());
     // dweight[C] += sum_{N,L} dy * xhat ; dbias[C] += sum_{N,L} dy
     channel_affine_backward(be_, xhat_.data(), dy.data(), N, C, L, grad_or_null(w_), grad_or_null(b_));
     // g[N, C, L] = dL/dxhat = dy * weight[c]
-    channel_affine(be_, dy.data(), ps_->value(w_).data(), static_cast<const T*>(nullptr), N, C, L, dx_.data());
+    channel_affine(be_, dy.data(), ps_->value(w_).data(), pointer_t<B, const T>{}, N, C, L, dx_.data());
     // dx = istd * (g - mean_group(g) - xhat * mean_group(g * xhat)), per (sample, group) row, in place
     row_norm_backward(be_, xhat_.data(), dx_.data(), istd_.data(), N * Groups, (C / Groups) * L, dx_.data());
     return dx_.cview();
@@ -79,7 +81,9 @@ class group_norm {
   }
 
  private:
-  T* grad_or_null(param_id id) { return ps_->entry(id).trainable ? ps_->grad(id).data() : nullptr; }
+  pointer_t<B, T> grad_or_null(param_id id) {
+    return ps_->entry(id).trainable ? ps_->grad(id).data() : pointer_t<B, T>{};
+  }
 
   parameter_store<T, B>* ps_;
   B be_;
@@ -87,5 +91,7 @@ class group_norm {
   param_id w_, b_;
   tensor<T, B> y_, xhat_, dx_, mean_, istd_;
 };
+
+static_assert(layer<group_norm<1, 1>>, "the layer contract (nn/layer.hpp)");
 
 }  // namespace cpdiff::nn

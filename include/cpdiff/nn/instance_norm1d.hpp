@@ -9,12 +9,12 @@
 // itself, so backward needs no second buffer and no recomputation.
 #include <string>
 
-#include "cpdiff/backend/cpu.hpp"
-#include "cpdiff/backend/cpu/norms.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/backend/policy.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/tensor/parameter_store.hpp"
 #include "cpdiff/tensor/tensor.hpp"
+#include "cpdiff/nn/layer.hpp"
 
 namespace cpdiff::nn {
 
@@ -28,12 +28,19 @@ class instance_norm1d {
   using view = tensor_view<T, memory_space_t<B>>;
   using cview = tensor_view<const T, memory_space_t<B>>;
   static constexpr std::size_t channels = C;
+  static constexpr std::size_t in_size = C, out_size = C;
   static constexpr bool affine = Affine;
 
   // Without affine: no parameters, no store.
-  explicit instance_norm1d(double eps = 1e-5, B be = {})
+  explicit instance_norm1d(const parameter_store<T, B>& ps, double eps = 1e-5)
+    requires(!Affine)
+      : be_(ps.backend()), eps_(T(eps)) {}
+  explicit instance_norm1d(const B& be, double eps = 1e-5)
     requires(!Affine)
       : be_(be), eps_(T(eps)) {}
+  explicit instance_norm1d(double eps = 1e-5)
+    requires(!Affine && stateless_backend<B>)
+      : eps_(T(eps)) {}
 
   // With affine: weight [C] = 1 and bias [C] = 0 (PyTorch's init; the rng is taken only so that
   // every layer with parameters is built the same way).
@@ -76,6 +83,7 @@ class instance_norm1d {
   }
 
   cview backward(cview dy) {
+    expect_forward_ran(y_.rank() > 0, "nn::instance_norm1d::backward");
     expect_shape(dy, y_.shape(), "nn::instance_norm1d::backward", "dy (the shape of the last forward output)");
     const std::size_t N = y_.dim(0), L = y_.dim(2);
     dx_.resize(y_.shape());
@@ -83,7 +91,7 @@ class instance_norm1d {
       // dweight[C] += sum_{N,L} dy * xhat ; dbias[C] += sum_{N,L} dy
       channel_affine_backward(be_, xhat_.data(), dy.data(), N, C, L, grad_or_null(w_), grad_or_null(b_));
       // g[N, C, L] = dL/dxhat = dy * weight[c]
-      channel_affine(be_, dy.data(), ps_->value(w_).data(), static_cast<const T*>(nullptr), N, C, L, dx_.data());
+      channel_affine(be_, dy.data(), ps_->value(w_).data(), pointer_t<B, const T>{}, N, C, L, dx_.data());
       // dx = istd * (g - mean_L(g) - xhat * mean_L(g * xhat)), per row, in place
       row_norm_backward(be_, xhat_.data(), dx_.data(), istd_.data(), N * C, L, dx_.data());
     } else {
@@ -106,7 +114,9 @@ class instance_norm1d {
   }
 
  private:
-  T* grad_or_null(param_id id) { return ps_->entry(id).trainable ? ps_->grad(id).data() : nullptr; }
+  pointer_t<B, T> grad_or_null(param_id id) {
+    return ps_->entry(id).trainable ? ps_->grad(id).data() : pointer_t<B, T>{};
+  }
 
   parameter_store<T, B>* ps_ = nullptr;
   B be_;
@@ -114,5 +124,7 @@ class instance_norm1d {
   param_id w_, b_;
   tensor<T, B> y_, xhat_, dx_, mean_, istd_;
 };
+
+static_assert(layer<instance_norm1d<1>>, "the layer contract (nn/layer.hpp)");
 
 }  // namespace cpdiff::nn

@@ -4,12 +4,12 @@
 //   x [..., D]   mean, istd [rows = size/D]   weight, bias [D]   y [..., D]
 #include <string>
 
-#include "cpdiff/backend/cpu.hpp"
-#include "cpdiff/backend/cpu/norms.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/backend/policy.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/tensor/parameter_store.hpp"
 #include "cpdiff/tensor/tensor.hpp"
+#include "cpdiff/nn/layer.hpp"
 
 namespace cpdiff::nn {
 
@@ -23,6 +23,7 @@ class layer_norm {
   using view = tensor_view<T, memory_space_t<B>>;
   using cview = tensor_view<const T, memory_space_t<B>>;
   static constexpr std::size_t features = D;
+  static constexpr std::size_t in_size = D, out_size = D;
 
   // weight = 1, bias = 0 (PyTorch); the rng is not used.
   layer_norm(parameter_store<T, B>& ps, const std::string& name, [[maybe_unused]] rng& g, double eps = 1e-5)
@@ -56,13 +57,14 @@ class layer_norm {
   }
 
   cview backward(cview dy) {
+    expect_forward_ran(y_.rank() > 0, "nn::layer_norm::backward");
     expect_shape(dy, y_.shape(), "nn::layer_norm::backward", "dy (the shape of the last forward output)");
     const std::size_t rows = y_.size() / D;
     dx_.resize(y_.shape());
     // dweight[D] += sum_rows dy * xhat ; dbias[D] += sum_rows dy
     channel_affine_backward(be_, xhat_.data(), dy.data(), rows, D, 1, grad_or_null(w_), grad_or_null(b_));
     // g[rows, D] = dL/dxhat = dy * weight[d]
-    channel_affine(be_, dy.data(), ps_->value(w_).data(), static_cast<const T*>(nullptr), rows, D, 1, dx_.data());
+    channel_affine(be_, dy.data(), ps_->value(w_).data(), pointer_t<B, const T>{}, rows, D, 1, dx_.data());
     // dx = istd * (g - mean_D(g) - xhat * mean_D(g * xhat)), per row, in place
     row_norm_backward(be_, xhat_.data(), dx_.data(), istd_.data(), rows, D, dx_.data());
     return dx_.cview();
@@ -75,7 +77,9 @@ class layer_norm {
   }
 
  private:
-  T* grad_or_null(param_id id) { return ps_->entry(id).trainable ? ps_->grad(id).data() : nullptr; }
+  pointer_t<B, T> grad_or_null(param_id id) {
+    return ps_->entry(id).trainable ? ps_->grad(id).data() : pointer_t<B, T>{};
+  }
 
   parameter_store<T, B>* ps_;
   B be_;
@@ -83,5 +87,7 @@ class layer_norm {
   param_id w_, b_;
   tensor<T, B> y_, xhat_, dx_, mean_, istd_;
 };
+
+static_assert(layer<layer_norm<1>>, "the layer contract (nn/layer.hpp)");
 
 }  // namespace cpdiff::nn

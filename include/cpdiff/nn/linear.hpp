@@ -6,12 +6,13 @@
 #include <cmath>
 #include <string>
 
-#include "cpdiff/backend/cpu.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/backend/policy.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/tensor/parameter_store.hpp"
 #include "cpdiff/nn/weight_bias.hpp"
 #include "cpdiff/tensor/tensor.hpp"
+#include "cpdiff/nn/layer.hpp"
 
 namespace cpdiff::nn {
 
@@ -29,6 +30,7 @@ class linear : public weight_bias<T, B, Bias> {
   using view = tensor_view<T, memory_space_t<B>>;
   using cview = tensor_view<const T, memory_space_t<B>>;
   static constexpr std::size_t in_features = In, out_features = Out;  // may be dynamic: see in() / out()
+  static constexpr std::size_t in_size = In, out_size = Out;  // the layer contract's static sizes (nn/layer.hpp)
   static constexpr bool has_bias = Bias;
 
   // PyTorch's default init: W and b ~ U(-1/sqrt(In), 1/sqrt(In)) (kaiming_uniform with a = sqrt(5)).
@@ -59,6 +61,7 @@ class linear : public weight_bias<T, B, Bias> {
   }
 
   cview backward(cview dy) {
+    expect_forward_ran(x_.data() != nullptr, "nn::linear::backward");
     CPDIFF_CHECK(dy.size() == y_.size(), shape_error, "nn::linear::backward", "dy: expected shape ", y_.shape(),
                  ", got ", dy.shape());
     const std::size_t rows = dy.size() / out_;
@@ -87,5 +90,7 @@ class linear : public weight_bias<T, B, Bias> {
   cview x_;
   tensor<T, B> y_, dx_;
 };
+
+static_assert(layer<linear<1, 1>>, "the layer contract (nn/layer.hpp)");
 
 }  // namespace cpdiff::nn

@@ -28,12 +28,12 @@
 #include <ratio>
 #include <string>
 
-#include "cpdiff/backend/cpu.hpp"
-#include "cpdiff/backend/cpu/dropout.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/backend/policy.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/tensor/parameter_store.hpp"
 #include "cpdiff/tensor/tensor.hpp"
+#include "cpdiff/nn/layer.hpp"
 
 namespace cpdiff::nn {
 
@@ -67,6 +67,7 @@ class lora_linear {
   using cview = tensor_view<const T, memory_space_t<B>>;
   using alpha_ratio = Alpha;
   static constexpr std::size_t in_features = In, out_features = Out, rank = Rank;
+  static constexpr std::size_t in_size = In, out_size = Out;
   static constexpr bool has_bias = Bias, use_rslora = RsLora;
   static constexpr double alpha = detail::ratio_value<Alpha>();
 
@@ -152,7 +153,7 @@ class lora_linear {
     if constexpr (Bias) add_row_vector(be_, y_.view().reshape({rows, Out}), cview(bias()));
     if (merged_) return y_.cview();
     // xd[rows, In] = drop(x)
-    const T* xd = x.data();
+    pointer_t<B, const T> xd = x.data();
     if (dropped_) {
       drop_seed_ = g_->seed;
       drop_stream_ = g_->take_stream();
@@ -187,7 +188,7 @@ class lora_linear {
     gemm(be_, ops::trans::no, ops::trans::no, rows, In, Out, T(1), dy.data(), Out, weight().data(), In, T(0),
          dx_.data(), In);
     if (fwd_merged_) return dx_.cview();
-    const T* xd = dropped_ ? xd_.data() : x_.data();
+    const pointer_t<B, const T> xd = dropped_ ? pointer_t<B, const T>(xd_.data()) : x_.data();
     // dB[Out, Rank] += s * dy^T h
     if (ps_->entry(bw_).trainable)
       gemm(be_, ops::trans::yes, ops::trans::no, Out, Rank, rows, s, dy.data(), Out, h_.data(), Rank, T(1),
@@ -239,5 +240,7 @@ class lora_linear {
   tensor<T, B> dh_, dxd_, dx_;     // [rows, Rank], [rows, In], [..., In]
   tensor<T, B> merged_a_, merged_b_;  // A [Rank, In], B [Out, Rank] as merged
 };
+
+static_assert(layer<lora_linear<1, 1, 1, std::ratio<1>>>, "the layer contract (nn/layer.hpp)");
 
 }  // namespace cpdiff::nn

@@ -13,9 +13,9 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "cpdiff/backend/cpu.hpp"
-#include "cpdiff/backend/cpu/losses.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/backend/policy.hpp"
+#include "cpdiff/tensor/parameter_store.hpp"
 #include "cpdiff/tensor/tensor.hpp"
 
 namespace cpdiff::nn {
@@ -28,8 +28,11 @@ class mse_loss {
   using view = tensor_view<T, memory_space_t<B>>;
   using cview = tensor_view<const T, memory_space_t<B>>;
 
-  mse_loss() = default;
-  explicit mse_loss(B be) : be_(be) {}
+  explicit mse_loss(const parameter_store<T, B>& ps) : be_(ps.backend()) {}
+  explicit mse_loss(const B& be) : be_(be) {}
+  mse_loss()
+    requires stateless_backend<B>
+  = default;
 
   // L = 1/n sum_i (pred_i - target_i)^2, n = pred.size()
   double forward(cview pred, cview target) {
@@ -68,8 +71,11 @@ class cross_entropy {
   using cview = tensor_view<const T, memory_space_t<B>>;
   using label_view = tensor_view<const Label, memory_space_t<B>>;
 
-  cross_entropy() = default;
-  explicit cross_entropy(B be) : be_(be) {}
+  explicit cross_entropy(const parameter_store<T, B>& ps) : be_(ps.backend()) {}
+  explicit cross_entropy(const B& be) : be_(be) {}
+  cross_entropy()
+    requires stateless_backend<B>
+  = default;
 
   // L = 1/N sum_i (logsumexp_j logits[i, j] - logits[i, target_i])
   double forward(cview logits, label_view target) {

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <string>
 
-#include "cpdiff/backend/cpu.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/tensor/parameter_store.hpp"
 
@@ -49,7 +49,7 @@ class weight_bias {
       return false;
   }
   // The bias values, or nullptr without a bias.
-  const T* bias_data() const {
+  pointer_t<B, const T> bias_data() const {
     if constexpr (Bias)
       return std::as_const(*ps_).value(b_).data();
     else

@@ -8,9 +8,9 @@
 // parameter; the two agree unless a parameter is unfrozen part-way through training.
 #include <cmath>
 #include <cstddef>
+#include <utility>
 
-#include "cpdiff/backend/cpu.hpp"
-#include "cpdiff/backend/cpu/optim.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/core/error.hpp"
 #include "cpdiff/optim/optimizer_state.hpp"
 #include "cpdiff/optim/trainable_ranges.hpp"
@@ -59,10 +59,10 @@ class adamw {
     // bc_k = 1 - beta_k^step, in double as PyTorch computes them (Python floats)
     const double bc1 = 1 - std::pow(cfg_.beta1, static_cast<double>(step_));
     const double bc2 = 1 - std::pow(cfg_.beta2, static_cast<double>(step_));
-    T* p = ps_->values().data();
-    const T* g = ps_->grads().data();
+    const auto p = ps_->values().data();
+    const auto g = std::as_const(*ps_).grads().data();
     for (const auto& r : ranges_.ranges())
-      adamw_update(be_, p + r.offset, g + r.offset, m_.data() + r.offset, v_.data() + r.offset, r.length,
+      adamw_update(be_, p + r.offset, g + r.offset, typed_data<B>(m_) + r.offset, typed_data<B>(v_) + r.offset, r.length,
                    T(cfg_.lr), T(cfg_.beta1), T(cfg_.beta2), T(cfg_.eps), T(cfg_.weight_decay), T(bc1), T(bc2));
   }
 

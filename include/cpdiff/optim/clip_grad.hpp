@@ -6,7 +6,7 @@
 #include <cmath>
 #include <cstddef>
 
-#include "cpdiff/backend/cpu.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/core/error.hpp"
 #include "cpdiff/optim/trainable_ranges.hpp"
 #include "cpdiff/tensor/parameter_store.hpp"
@@ -16,11 +16,10 @@ namespace cpdiff::optim {
 // Global L2 norm of the trainable gradients, sqrt(sum_i g_i^2), accumulated in double.
 template <class T, class B>
 T grad_norm(const parameter_store<T, B>& ps) {
-  using cview = tensor_view<const T, memory_space_t<B>>;
-  const T* g = ps.grads().data();
+  const auto g = ps.grads();
   double s = 0;
   for_each_trainable_range(ps, [&](std::size_t offset, std::size_t length) {
-    s += sum_squares(ps.backend(), cview{g + offset, shape{length}});
+    s += sum_squares(ps.backend(), g.range(offset, length));
   });
   return static_cast<T>(std::sqrt(s));
 }
@@ -36,9 +35,9 @@ T clip_grad_norm(parameter_store<T, B>& ps, T max_norm) {
   if (!std::isfinite(norm)) return norm;
   const T coef = max_norm / (norm + T(1e-6));
   if (coef < T(1)) {
-    T* g = ps.grads().data();
+    const auto g = ps.grads();
     for_each_trainable_range(ps, [&](std::size_t offset, std::size_t length) {
-      scale(ps.backend(), tensor_view<T, memory_space_t<B>>{g + offset, shape{length}}, coef);
+      scale(ps.backend(), g.range(offset, length), coef);
     });
   }
   return norm;
@@ -47,11 +46,10 @@ T clip_grad_norm(parameter_store<T, B>& ps, T max_norm) {
 // True when every trainable gradient is finite (no NaN / Inf).
 template <class T, class B>
 bool grads_finite(const parameter_store<T, B>& ps) {
-  using cview = tensor_view<const T, memory_space_t<B>>;
-  const T* g = ps.grads().data();
+  const auto g = ps.grads();
   bool ok = true;
   for_each_trainable_range(ps, [&](std::size_t offset, std::size_t length) {
-    ok = ok && all_finite(ps.backend(), cview{g + offset, shape{length}});
+    ok = ok && all_finite(ps.backend(), g.range(offset, length));
   });
   return ok;
 }

@@ -12,9 +12,9 @@
 // EMAModel does, so early averages are not dominated by the initial weights.
 #include <algorithm>
 #include <cstddef>
+#include <utility>
 
-#include "cpdiff/backend/cpu.hpp"
-#include "cpdiff/backend/cpu/optim.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/core/error.hpp"
 #include "cpdiff/optim/optimizer_state.hpp"
 #include "cpdiff/optim/trainable_ranges.hpp"
@@ -40,8 +40,8 @@ class ema {
     CPDIFF_CHECK(!swapped_, config_error, "optim::ema::update", "called between swap_in() and swap_out()");
     sync();
     const T d = static_cast<T>(current_decay());
-    const T* p = ps_->values().data();
-    for (const auto& r : ranges_.ranges()) ema_update(be_, shadow_.data() + r.offset, p + r.offset, r.length, d);
+    const auto p = std::as_const(*ps_).values().data();
+    for (const auto& r : ranges_.ranges()) ema_update(be_, typed_data<B>(shadow_) + r.offset, p + r.offset, r.length, d);
     ++updates_;
   }
 
@@ -98,7 +98,7 @@ class ema {
     sync();
     state_type s{updates_, {}};
     for (const auto& e : ps_->entries())
-      if (e.trainable) s.buffers.push_back({e.name, {shadow_.data() + e.offset, e.shape}});
+      if (e.trainable) s.buffers.push_back({e.name, {typed_data<B>(shadow_) + e.offset, e.shape}});
     return s;
   }
 
@@ -106,7 +106,7 @@ class ema {
   using view = tensor_view<T, memory_space_t<B>>;
   using cview = tensor_view<const T, memory_space_t<B>>;
 
-  view shadow_view(std::size_t offset, std::size_t length) { return {shadow_.data() + offset, shape{length}}; }
+  view shadow_view(std::size_t offset, std::size_t length) { return {typed_data<B>(shadow_) + offset, shape{length}}; }
 
   // Entries added to the store since the last call start their average at their current values.
   void sync() {
@@ -120,8 +120,8 @@ class ema {
 
   void exchange() {
     sync();
-    T* p = ps_->values().data();
-    for (const auto& r : ranges_.ranges()) swap_buffers(be_, p + r.offset, shadow_.data() + r.offset, r.length);
+    const auto p = ps_->values().data();
+    for (const auto& r : ranges_.ranges()) swap_buffers(be_, p + r.offset, typed_data<B>(shadow_) + r.offset, r.length);
   }
 
   parameter_store<T, B>* ps_;

@@ -15,7 +15,7 @@
 #include "cpdiff/backend/policy.hpp"
 #include "cpdiff/core/error.hpp"
 #include "cpdiff/tensor/parameter_store.hpp"
-#include "cpdiff/tensor/tensor_view.hpp"
+#include "cpdiff/core/tensor_view.hpp"
 
 namespace cpdiff::optim {
 
@@ -41,7 +41,7 @@ template <class T, class B, class Buf>
 void append_state_views(const parameter_store<T, B>& ps, Buf& buf, const char* suffix,
                         std::vector<named_buffer<T, memory_space_t<B>>>& out) {
   for (const auto& e : ps.entries())
-    if (e.trainable) out.push_back({e.name + "." + suffix, {buf.data() + e.offset, e.shape}});
+    if (e.trainable) out.push_back({e.name + "." + suffix, {in_space<memory_space_t<B>>(buf.data() + e.offset), e.shape}});
 }
 
 // Grows a state buffer to the store's size; new elements are zero (store entries added after the

@@ -6,9 +6,9 @@
 // As in PyTorch the first step sets buf = d (the decayed gradient) rather than (1 - dampening) * d.
 #include <cmath>
 #include <cstddef>
+#include <utility>
 
-#include "cpdiff/backend/cpu.hpp"
-#include "cpdiff/backend/cpu/optim.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/core/error.hpp"
 #include "cpdiff/optim/optimizer_state.hpp"
 #include "cpdiff/optim/trainable_ranges.hpp"
@@ -56,9 +56,9 @@ class sgd {
     if (ranges_.ranges().empty()) return;
     const bool first = step_ == 0;
     ++step_;
-    T* p = ps_->values().data();
-    const T* g = ps_->grads().data();
-    T* buf = has_momentum() ? buf_.data() : nullptr;
+    const auto p = ps_->values().data();
+    const auto g = std::as_const(*ps_).grads().data();
+    const pointer_t<B, T> buf = has_momentum() ? typed_data<B>(buf_) : pointer_t<B, T>{};
     for (const auto& r : ranges_.ranges())
       sgd_update(be_, p + r.offset, g + r.offset, buf ? buf + r.offset : nullptr, r.length, T(cfg_.lr),
                  T(cfg_.momentum), T(cfg_.dampening), T(cfg_.weight_decay), cfg_.nesterov, first);

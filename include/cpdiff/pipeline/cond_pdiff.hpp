@@ -69,14 +69,14 @@ class cond_pdiff {
     for (std::size_t b = 0; b < m; b += batch) {
       const std::size_t k = std::min(batch, m - b);
       tensor<T, B> x({k, n});
-      from_host(x.backend(), std::span<const T>(vectors.data() + b * n, k * n), x.view());
+      from_host(be(), std::span<const T>(vectors.data() + b * n, k * n), x.view());
       auto z = ae_.encode(x.cview());
       if (b == 0) {
         shape s = z.shape();
         s[0] = m;
         out.resize(s);
       }
-      const auto h = to_host(x.backend(), z);
+      const auto h = to_host(be(), z);
       std::copy(h.begin(), h.end(), out.data() + b * (z.size() / k));
     }
     return out;
@@ -102,30 +102,34 @@ class cond_pdiff {
     tensor<T, B> rows({count, d_in});
     std::vector<T> rep(count * d_in);
     for (std::size_t i = 0; i < count; ++i) std::copy(condition_row.begin(), condition_row.end(), rep.begin() + i * d_in);
-    from_host(rows.backend(), std::span<const T>(rep), rows.view());
+    from_host(be(), std::span<const T>(rep), rows.view());
     auto features = enc_.forward(rows.cview());
     tensor<T, B> feat(features.shape());
-    copy(feat.backend(), features, feat.view());
+    copy(be(), features, feat.view());
     auto eps_model = [&](tensor_view<const T, memory_space_t<B>> x, auto t) { return net_.forward(x, t, feat.cview()); };
     shape zs = latents_.shape();
     zs[0] = count;
     tensor_view<const T, memory_space_t<B>> z;
     if (s.ddim_steps == 0) {
-      if (!ddpm_) ddpm_.emplace(schedule_);
+      if (!ddpm_) ddpm_.emplace(schedule_, diffusion::ddpm_sampler_options{}, be());
       z = ddpm_->sample(eps_model, zs, g);
     } else {
-      ddim_.emplace(schedule_, diffusion::ddim_sampler_options{.steps = s.ddim_steps, .eta = s.ddim_eta});
+      ddim_.emplace(schedule_, diffusion::ddim_sampler_options{.steps = s.ddim_steps, .eta = s.ddim_eta}, be());
       z = ddim_->sample(eps_model, zs, g);
     }
-    last_latents_ = to_host(feat.backend(), z);
+    last_latents_ = to_host(be(), z);
     if (latent_scale_ != T(1)) {
       unscaled_.resize(z.shape());
-      copy(feat.backend(), z, unscaled_.view());
-      scale(feat.backend(), unscaled_.view(), T(1) / latent_scale_);
+      copy(be(), z, unscaled_.view());
+      scale(be(), unscaled_.view(), T(1) / latent_scale_);
       z = unscaled_.cview();
     }
-    return to_host(feat.backend(), ae_.decode(z));
+    return to_host(be(), ae_.decode(z));
   }
+  // The one backend value of the system: the autoencoder's (its parameter store's), so every kernel the
+  // pipeline queues runs on the models' stream.
+  const B& be() const { return ae_.parameters().backend(); }
+
   // The latents of the last generate() call (host, in the units of latents()), e.g. for a PCA beside them.
   const std::vector<T>& last_latents() const { return last_latents_; }
 

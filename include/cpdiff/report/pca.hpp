@@ -9,6 +9,9 @@
 //
 // Sign convention: each component is flipped so that its entry of largest magnitude is positive, which
 // makes the result reproducible across both solvers and runs.
+//
+// A class template (report::pca is basic_pca<double>) so that the eigen-solvers are compiled only in
+// programs that call fit(): as a plain class they cost every includer of the umbrella header ~6 s.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -21,19 +24,22 @@
 
 namespace cpdiff::report {
 
-class pca {
+template <class Real = double>
+class basic_pca {
  public:
-  using matrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using matrix = Eigen::Matrix<Real, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using vector = Eigen::Matrix<Real, Eigen::Dynamic, 1>;
+  using square = Eigen::Matrix<Real, Eigen::Dynamic, Eigen::Dynamic>;
 
   // x: [n, d], one sample per row; n >= 2, 1 <= k <= min(n, d).
-  static pca fit(const matrix& x, std::size_t k) {
+  static basic_pca fit(const matrix& x, std::size_t k) {
     const auto n = static_cast<std::size_t>(x.rows()), d = static_cast<std::size_t>(x.cols());
     CPDIFF_CHECK(n >= 2 && d >= 1, shape_error, "report::pca::fit", "need at least 2 rows and 1 column, got [", n,
                  ", ", d, "]");
     CPDIFF_CHECK(k >= 1 && k <= std::min(n, d), config_error, "report::pca::fit", "k must be in [1, min(n, d)] = [1, ",
                  std::min(n, d), "] for data [", n, ", ", d, "], got ", k);
     CPDIFF_CHECK(x.allFinite(), numeric_error, "report::pca::fit", "data [", n, ", ", d, "] holds NaN or Inf");
-    pca p;
+    basic_pca p;
     p.mean_ = x.colwise().mean().transpose();              // [d]
     const matrix xc = x.rowwise() - p.mean_.transpose();  // [n, d]
     const double denom = static_cast<double>(n - 1);
@@ -41,8 +47,8 @@ class pca {
     p.components_.resize(kk, x.cols());  // [k, d]
     p.variance_.resize(kk);              // [k]
     if (d <= n) {
-      const Eigen::MatrixXd cov = (xc.transpose() * xc) / denom;  // [d, d]
-      Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(cov);
+      const square cov = (xc.transpose() * xc) / denom;  // [d, d]
+      Eigen::SelfAdjointEigenSolver<square> es(cov);
       CPDIFF_CHECK(es.info() == Eigen::Success, numeric_error, "report::pca::fit", "eigen-decomposition failed");
       p.total_variance_ = cov.trace();
       for (Eigen::Index j = 0; j < kk; ++j) {  // eigenvalues come in ascending order
@@ -51,8 +57,8 @@ class pca {
         p.components_.row(j) = es.eigenvectors().col(src).transpose();
       }
     } else {
-      const Eigen::MatrixXd gram = xc * xc.transpose();  // [n, n]
-      Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(gram);
+      const square gram = xc * xc.transpose();  // [n, n]
+      Eigen::SelfAdjointEigenSolver<square> es(gram);
       CPDIFF_CHECK(es.info() == Eigen::Success, numeric_error, "report::pca::fit", "eigen-decomposition failed");
       p.total_variance_ = gram.trace() / denom;
       const double tiny = 1e-12 * std::max(gram.trace(), 1e-300);
@@ -79,7 +85,7 @@ class pca {
 
   // Rows given as a flat row-major buffer [n, d] of float or double.
   template <class T>
-  static pca fit(std::span<const T> rows, std::size_t n, std::size_t d, std::size_t k) {
+  static basic_pca fit(std::span<const T> rows, std::size_t n, std::size_t d, std::size_t k) {
     return fit(to_matrix(rows, n, d, "report::pca::fit"), k);
   }
 
@@ -96,13 +102,13 @@ class pca {
 
   std::size_t components() const { return static_cast<std::size_t>(components_.rows()); }
   std::size_t features() const { return static_cast<std::size_t>(components_.cols()); }
-  const Eigen::VectorXd& mean() const { return mean_; }    // [d]
+  const vector& mean() const { return mean_; }    // [d]
   const matrix& basis() const { return components_; }      // [k, d], orthonormal rows
   const matrix& projection() const { return projection_; }  // [n, k]: the fitting rows, projected
-  const Eigen::VectorXd& explained_variance() const { return variance_; }  // [k]
+  const vector& explained_variance() const { return variance_; }  // [k]
   // Share of the total variance (over all d directions) that each component explains: [k].
-  Eigen::VectorXd explained_variance_ratio() const {
-    if (total_variance_ <= 0) return Eigen::VectorXd::Zero(variance_.size());
+  vector explained_variance_ratio() const {
+    if (total_variance_ <= 0) return vector::Zero(variance_.size());
     return variance_ / total_variance_;
   }
   // One column of the projection (component j), e.g. the x or y coordinates of a scatter plot.
@@ -124,11 +130,13 @@ class pca {
     return m;
   }
 
-  Eigen::VectorXd mean_;     // [d]
+  vector mean_;     // [d]
   matrix components_;        // [k, d]
-  Eigen::VectorXd variance_;  // [k]
+  vector variance_;  // [k]
   matrix projection_;        // [n, k]
   double total_variance_ = 0;
 };
+
+using pca = basic_pca<double>;
 
 }  // namespace cpdiff::report

@@ -11,7 +11,7 @@
 #include "cpdiff/backend/policy.hpp"
 #include "cpdiff/core/error.hpp"
 #include "cpdiff/core/shape.hpp"
-#include "cpdiff/tensor/tensor_view.hpp"
+#include "cpdiff/core/tensor_view.hpp"
 
 namespace cpdiff {
 
@@ -58,13 +58,17 @@ class parameter_store {
   view_type grad(param_id id) { return at(grads_, id); }
   tensor_view<const T, memory_space> value(param_id id) const {
     const auto& e = entry(id);
-    return {values_.data() + e.offset, e.shape};
+    return {in_space<memory_space>(values_.data() + e.offset), e.shape};
   }
   // Whole flat buffers, [size()].
-  view_type values() { return {values_.data(), cpdiff::shape{total_}}; }
-  view_type grads() { return {grads_.data(), cpdiff::shape{total_}}; }
-  tensor_view<const T, memory_space> values() const { return {values_.data(), cpdiff::shape{total_}}; }
-  tensor_view<const T, memory_space> grads() const { return {grads_.data(), cpdiff::shape{total_}}; }
+  view_type values() { return {in_space<memory_space>(values_.data()), cpdiff::shape{total_}}; }
+  view_type grads() { return {in_space<memory_space>(grads_.data()), cpdiff::shape{total_}}; }
+  tensor_view<const T, memory_space> values() const {
+    return {in_space<memory_space>(values_.data()), cpdiff::shape{total_}};
+  }
+  tensor_view<const T, memory_space> grads() const {
+    return {in_space<memory_space>(grads_.data()), cpdiff::shape{total_}};
+  }
 
   param_id find(const std::string& name) const {
     for (std::size_t i = 0; i < entries_.size(); ++i)
@@ -83,7 +87,7 @@ class parameter_store {
  private:
   view_type at(buffer_t<B, T>& buf, param_id id) {
     const auto& e = entries_.at(id.index);
-    return {buf.data() + e.offset, e.shape};
+    return {in_space<memory_space>(buf.data() + e.offset), e.shape};
   }
   B be_;
   buffer_t<B, T> values_, grads_;

@@ -19,7 +19,7 @@
 #include <span>
 #include <vector>
 
-#include "cpdiff/backend/cpu.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/nn/losses.hpp"
 #include "cpdiff/tensor/tensor.hpp"
 #include "cpdiff/train/batching.hpp"
@@ -49,7 +49,9 @@ class autoencoder_trainer {
   autoencoder_trainer(Model& ae, tensor_view<const T, host_space> data, const train_options& o = {})
       : ae_(&ae), rows_(checked_rows(ae, data)), n_(data.rank() == 2 ? data.dim(1) : 0),
         data_(data.data(), data.data() + data.size()), mse_(ae.parameters().backend()),
-        loop_(where, "autoencoder", ae.parameters(), nullptr, "", o, rows_, /*default_ema_decay=*/0) {}
+        loop_(where, "autoencoder", ae.parameters(), nullptr, "", o, rows_, /*default_ema_decay=*/0) {
+    if constexpr (requires { ae.describe(); }) loop_.set_model_description(ae.describe());
+  }
 
   // n more steps; returns their mean loss. Throws numeric_error naming the step on a NaN / Inf loss or
   // gradient (the parameters are then those after the last good step).

@@ -16,7 +16,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "cpdiff/backend/cpu.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/core/error.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/tensor/tensor.hpp"
@@ -99,8 +99,10 @@ void gather_rows(const B& be, std::span<const T> src, std::size_t row_size, std:
   CPDIFF_CHECK(dst.size() == idx.size() * row_size, shape_error, "train::gather_rows", "destination ", dst.shape(),
                " does not hold ", idx.size(), " rows of ", row_size);
   (void)be;  // only the staged path needs the backend
-  T* out = dst.data();
-  if constexpr (!std::is_same_v<memory_space_t<B>, host_space>) {
+  T* out = nullptr;
+  if constexpr (std::is_same_v<memory_space_t<B>, host_space>) {
+    out = dst.data();
+  } else {
     staging.resize(dst.size());
     out = staging.data();
   }

@@ -20,7 +20,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "cpdiff/backend/cpu.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/core/error.hpp"
 #include "cpdiff/io/safetensors.hpp"
 #include "cpdiff/optim/optimizer_state.hpp"
@@ -93,6 +93,15 @@ class checkpoint_reader {
                  "'", f_.source(), "': expected __metadata__ ", key, " = '", value, "', found ",
                  it == f_.metadata().end() ? std::string("none") : "'" + it->second + "'",
                  " (not a checkpoint of this kind of trainer)");
+  }
+  // The model the checkpoint was written for (its describe(): configuration and sizes) must be this one:
+  // an autoencoder for another vector length has the same parameter shapes but is another model.
+  void expect_model(const std::string& description) const {
+    const auto it = f_.metadata().find("model");
+    CPDIFF_CHECK(it != f_.metadata().end() && it->second == description, io_error, "train::checkpoint",
+                 "'", f_.source(), "' was written for the model ",
+                 it == f_.metadata().end() ? std::string("(not recorded)") : it->second, ", this trainer's model is ",
+                 description, ": build the model with the checkpoint's configuration, or start a new run");
   }
 
   // Record what the trainer needs; verify() checks it all at once.

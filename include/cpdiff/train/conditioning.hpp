@@ -23,7 +23,7 @@
 #include "cpdiff/backend/policy.hpp"
 #include "cpdiff/core/error.hpp"
 #include "cpdiff/tensor/parameter_store.hpp"
-#include "cpdiff/tensor/tensor_view.hpp"
+#include "cpdiff/core/tensor_view.hpp"
 
 namespace cpdiff::train {
 

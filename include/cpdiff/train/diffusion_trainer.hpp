@@ -28,7 +28,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "cpdiff/backend/cpu.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/diffusion/ddpm_objective.hpp"
 #include "cpdiff/diffusion/noise_schedule.hpp"
 #include "cpdiff/tensor/tensor.hpp"

@@ -8,7 +8,7 @@
 #include <cstddef>
 #include <string>
 
-#include "cpdiff/backend/cpu.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/core/error.hpp"
 #include "cpdiff/optim/clip_grad.hpp"
 #include "cpdiff/tensor/parameter_store.hpp"

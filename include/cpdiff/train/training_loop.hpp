@@ -129,12 +129,16 @@ class training_loop {
   const std::optional<optim::reduce_lr_on_plateau>& plateau() const { return o_.plateau; }
   progress_meter& progress() { return progress_; }
 
+  // The model's describe() (configuration and sizes), recorded in checkpoints and checked on resume.
+  void set_model_description(std::string d) { model_description_ = std::move(d); }
+
   // Checkpoints.
   // One safetensors file, written atomically.
   void save(const std::filesystem::path& path) {
     checkpoint_writer w;
     w.set_metadata("format", checkpoint_format);
     w.set_metadata("trainer", kind_);
+    if (!model_description_.empty()) w.set_metadata("model", model_description_);
     write(w);
     w.save(path);
   }
@@ -143,6 +147,7 @@ class training_loop {
     checkpoint_reader r(path);
     r.expect_metadata("format", checkpoint_format);
     r.expect_metadata("trainer", kind_);
+    if (!model_description_.empty()) r.expect_model(model_description_);
     expect(r);
     r.verify();
     check_values(r);
@@ -273,9 +278,9 @@ class training_loop {
     const T coef = max_norm / (norm + T(1e-6));
     if (coef >= T(1)) return;
     for (parameter_store<T, B>* ps : {model_, extra_}) {
-      T* g = ps->grads().data();
+      const auto g = ps->grads();
       optim::for_each_trainable_range(*ps, [&](std::size_t offset, std::size_t length) {
-        scale(ps->backend(), tensor_view<T, memory_space_t<B>>{g + offset, shape{length}}, coef);
+        scale(ps->backend(), g.range(offset, length), coef);
       });
     }
   }
@@ -296,6 +301,7 @@ class training_loop {
 
   const char* who_;
   std::string kind_;
+  std::string model_description_;
   train_options o_;
   parameter_store<T, B>* model_;
   parameter_store<T, B>* extra_;

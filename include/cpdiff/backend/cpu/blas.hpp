@@ -3,11 +3,9 @@
 #include <Eigen/Core>
 #include <cstddef>
 
-#include "cpdiff/backend/policy.hpp"
+#include "cpdiff/backend/ops.hpp"
 
 namespace cpdiff::ops {
-
-enum class trans { no, yes };
 
 // C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, all row-major with leading dimensions.
 template <class T>

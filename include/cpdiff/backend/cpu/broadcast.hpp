@@ -2,7 +2,7 @@
 // CPU kernels for a per-sample vector broadcast over channels (the U-Net's timestep embedding).
 #include <cstddef>
 
-#include "cpdiff/backend/policy.hpp"
+#include "cpdiff/backend/ops.hpp"
 
 namespace cpdiff::ops {
 

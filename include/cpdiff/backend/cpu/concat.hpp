@@ -7,7 +7,7 @@
 #include <cstddef>
 
 #include "cpdiff/backend/cpu/elementwise.hpp"
-#include "cpdiff/backend/policy.hpp"
+#include "cpdiff/backend/ops.hpp"
 
 namespace cpdiff::ops {
 

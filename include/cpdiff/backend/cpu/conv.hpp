@@ -17,7 +17,7 @@
 #include "cpdiff/backend/conv_geometry.hpp"
 #include "cpdiff/backend/cpu/blas.hpp"
 #include "cpdiff/backend/cpu/im2col.hpp"
-#include "cpdiff/backend/policy.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/core/error.hpp"
 
 namespace cpdiff::ops {

@@ -9,38 +9,12 @@
 #include <cstdint>
 
 #include "cpdiff/backend/cpu/elementwise.hpp"
-#include "cpdiff/backend/policy.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/core/error.hpp"
 #include "cpdiff/core/rng.hpp"
-#include "cpdiff/tensor/tensor_view.hpp"
+#include "cpdiff/core/tensor_view.hpp"
 
 namespace cpdiff::ops {
-
-// One DDPM ancestral step at timestep t (shared by every sample of the batch).
-template <class T>
-struct ddpm_step_coefs {
-  T x0_from_x;     // sqrt(1 / acp_t)           x0 = x0_from_x * x_t - x0_from_eps * eps
-  T x0_from_eps;   // sqrt(1 / acp_t - 1)
-  T mean_from_x0;  // posterior_mean_coef1[t]   mean = mean_from_x0 * x0 + mean_from_x * x_t
-  T mean_from_x;   // posterior_mean_coef2[t]
-  T sigma;         // sqrt(reverse variance); 0 adds no noise (t = 0)
-  T x0_clip;       // x0 clamped to [-x0_clip, x0_clip]; +inf for no clipping
-  T x_clip;        // x_{t-1} clamped to [-x_clip, x_clip]; +inf for no clamping
-};
-
-// One DDIM step from timestep t to the previous one in the sub-sequence (acp_prev = 1 after the last).
-template <class T>
-struct ddim_step_coefs {
-  T x0_from_x;    // sqrt(1 / acp_t)
-  T x0_from_eps;  // sqrt(1 / acp_t - 1)
-  T sqrt_acp;     // sqrt(acp_t)       eps re-derived from a clipped x0: (x_t - sqrt_acp x0) / sqrt_1m_acp
-  T sqrt_1m_acp;  // sqrt(1 - acp_t)
-  T x_from_x0;    // sqrt(acp_prev)    x_prev = x_from_x0 x0 + x_from_eps eps + sigma z
-  T x_from_eps;   // sqrt(1 - acp_prev - sigma^2)
-  T sigma;        // eta * sqrt((1 - acp_prev) / (1 - acp_t) * (1 - acp_t / acp_prev))
-  T x0_clip;      // +inf for no clipping
-  T x_clip;       // +inf for no clamping
-};
 
 namespace detail {
 template <class T>

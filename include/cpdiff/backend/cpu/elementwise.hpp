@@ -6,17 +6,12 @@
 #include <span>
 #include <vector>
 
-#include "cpdiff/backend/policy.hpp"
+#include "cpdiff/backend/ops.hpp"
 #include "cpdiff/core/error.hpp"
 #include "cpdiff/core/rng.hpp"
-#include "cpdiff/tensor/tensor_view.hpp"
+#include "cpdiff/core/tensor_view.hpp"
 
 namespace cpdiff::ops {
-
-template <class T>
-using hview = tensor_view<T, host_space>;
-template <class T>
-using hcview = tensor_view<const T, host_space>;
 
 // Parallelise only when the work is large enough to pay for the threads.
 inline constexpr std::ptrdiff_t parallel_grain = 1 << 15;

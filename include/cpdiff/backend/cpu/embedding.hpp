@@ -7,18 +7,9 @@
 #include <type_traits>
 
 #include "cpdiff/backend/cpu/elementwise.hpp"
-#include "cpdiff/backend/policy.hpp"
+#include "cpdiff/backend/ops.hpp"
 
 namespace cpdiff::ops {
-
-template <class I>
-concept embedding_index = std::is_same_v<I, std::int32_t> || std::is_same_v<I, std::int64_t>;
-
-// The first index outside [0, num), with its position, or nothing (checked before any lookup).
-struct index_violation {
-  std::size_t position;
-  std::int64_t value;
-};
 
 template <embedding_index I>
 std::optional<index_violation> find_index_out_of_range(cpu, const I* idx, std::size_t n, std::size_t num) {

@@ -15,7 +15,7 @@
 #endif
 
 #include "cpdiff/backend/conv_geometry.hpp"
-#include "cpdiff/backend/policy.hpp"
+#include "cpdiff/backend/ops.hpp"
 
 namespace cpdiff::ops {
 

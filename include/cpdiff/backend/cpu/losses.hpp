@@ -9,7 +9,7 @@
 #include <utility>
 
 #include "cpdiff/backend/cpu/elementwise.hpp"
-#include "cpdiff/backend/policy.hpp"
+#include "cpdiff/backend/ops.hpp"
 
 namespace cpdiff::ops {
 
@@ -34,12 +34,6 @@ void mse_backward(cpu, const T* pred, const T* target, T* dpred, std::size_t n, 
 #pragma omp parallel for simd if (m > parallel_grain)
   for (std::ptrdiff_t i = 0; i < m; ++i) dpred[i] = c * (pred[i] - target[i]);
 }
-
-// The first class label outside [0, classes), if any (index -1 when all are valid).
-struct invalid_label {
-  std::ptrdiff_t index = -1;
-  long long value = 0;
-};
 
 template <std::integral I>
 invalid_label find_invalid_label(cpu, const I* target, std::size_t n, std::size_t classes) {

@@ -19,7 +19,7 @@
 #include <utility>
 
 #include "cpdiff/backend/cpu/elementwise.hpp"
-#include "cpdiff/backend/policy.hpp"
+#include "cpdiff/backend/ops.hpp"
 
 #if defined(_OPENMP)
 #include <omp.h>

@@ -8,7 +8,7 @@
 #include <utility>
 
 #include "cpdiff/backend/cpu/elementwise.hpp"
-#include "cpdiff/backend/policy.hpp"
+#include "cpdiff/backend/ops.hpp"
 
 namespace cpdiff::ops {
 

@@ -6,7 +6,7 @@
 
 #include "cpdiff/backend/conv_geometry.hpp"
 #include "cpdiff/backend/cpu/im2col.hpp"
-#include "cpdiff/backend/policy.hpp"
+#include "cpdiff/backend/ops.hpp"
 
 namespace cpdiff::ops {
 

@@ -49,7 +49,7 @@ class cublas_handles {
   std::map<int, cublasHandle_t> handles_;
 };
 
-inline cublasHandle_t cublas_handle(const cuda& be) {
+inline cublasHandle_t cublas_handle(const gpu& be) {
   thread_local cublas_handles handles;
   cublasHandle_t h = handles.get();
   CPDIFF_CUBLAS_CHECK(cublasSetStream(h, be.stream));
@@ -95,8 +95,12 @@ struct scale_matrix_op {
 }  // namespace cuda_impl
 
 template <class T>
-void gemm(const cuda& be, trans ta, trans tb, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
-          std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
+void gemm(const gpu& be, trans ta, trans tb, std::size_t M, std::size_t N, std::size_t K, T alpha,
+          dcptr<T> A_dev,
+          std::size_t lda, dcptr<T> B_dev, std::size_t ldb, T beta, device_ptr<T> C_dev, std::size_t ldc) {
+  const T* A = A_dev.get();
+  const T* B = B_dev.get();
+  T* C = C_dev.get();
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
                 "cpdiff::ops::gemm(cuda): T must be float or double (cublasSgemm / cublasDgemm)");
   if (M == 0 || N == 0) return;

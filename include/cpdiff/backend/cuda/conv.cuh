@@ -99,7 +99,7 @@ inline cublasStatus_t gemm_batched_call(cublasHandle_t h, cublasOperation_t ta, 
   return cublasDgemmStridedBatched(h, ta, tb, m, n, k, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
 }
 template <class T>
-void gemm_strided_batched(const cuda& be, trans ta, trans tb, std::size_t M, std::size_t N, std::size_t K, const T* A,
+void gemm_strided_batched(const gpu& be, trans ta, trans tb, std::size_t M, std::size_t N, std::size_t K, const T* A,
                           std::size_t lda, std::size_t sa, const T* B, std::size_t ldb, std::size_t sb, T* C,
                           std::size_t ldc, std::size_t sc, std::size_t batch) {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
@@ -151,14 +151,17 @@ __global__ void bias_backward_kernel(std::size_t n, std::size_t c, std::size_t p
 
 
 // Elements of scratch the kernels below need for geometry g (enough for T = float and T = double).
-inline std::size_t conv_workspace_size(const cuda&, const conv_geometry& g) {
+inline std::size_t conv_workspace_size(const gpu&, const conv_geometry& g) {
   const std::size_t f = conv_cuda_detail::workspace<float>(g), d = conv_cuda_detail::workspace<double>(g);
   return f > d ? f : d;
 }
 
 // y [n, c, plane] += b [c]   (broadcast along the plane)
 template <class T>
-void conv_bias_forward(const cuda& be, std::size_t n, std::size_t c, std::size_t plane, const T* b, T* y) {
+void conv_bias_forward(const gpu& be, std::size_t n, std::size_t c, std::size_t plane,
+                       dcptr<T> b_dev, device_ptr<T> y_dev) {
+  const T* b = b_dev.get();
+  T* y = y_dev.get();
   const std::size_t total = n * c * plane;
   if (total == 0) return;
   constexpr unsigned block = conv_cuda_detail::block;
@@ -169,7 +172,10 @@ void conv_bias_forward(const cuda& be, std::size_t n, std::size_t c, std::size_t
 
 // db [c] += sum over n and the plane of dy [n, c, plane]
 template <class T>
-void conv_bias_backward(const cuda& be, std::size_t n, std::size_t c, std::size_t plane, const T* dy, T* db) {
+void conv_bias_backward(const gpu& be, std::size_t n, std::size_t c, std::size_t plane,
+                        dcptr<T> dy_dev, device_ptr<T> db_dev) {
+  const T* dy = dy_dev.get();
+  T* db = db_dev.get();
   if (c == 0 || n * plane == 0) return;
   const unsigned grid = static_cast<unsigned>(c < cuda_reduce::max_grid ? c : cuda_reduce::max_grid);
   conv_cuda_detail::bias_backward_kernel<<<grid, cuda_reduce::block_for(n * plane), 0, be.stream>>>(n, c, plane, dy, db);
@@ -178,8 +184,15 @@ void conv_bias_backward(const cuda& be, std::size_t n, std::size_t c, std::size_
 
 // y [n, c_out, out_h, out_w] = conv(x [n, c_in, in_h, in_w], w [c_out, c_in, k_h, k_w]) + b [c_out] (b may be null)
 template <class T>
-void conv_forward(const cuda& be, const conv_geometry& g, const T* x, const T* w, const T* b, T* y, T* work,
+void conv_forward(const gpu& be, const conv_geometry& g, dcptr<T> x_dev,
+                  dcptr<T> w_dev, dcptr<T> b_dev,
+                  device_ptr<T> y_dev, device_ptr<T> work_dev,
                   std::size_t work_size) {
+  const T* x = x_dev.get();
+  const T* w = w_dev.get();
+  const T* b = b_dev.get();
+  T* y = y_dev.get();
+  T* work = work_dev.get();
   using namespace conv_cuda_detail;
   if (g.n == 0 || g.out_sample() == 0) return;
   const std::size_t R = g.col_rows(), P = g.col_cols(), ys = g.out_sample();
@@ -203,13 +216,18 @@ void conv_forward(const cuda& be, const conv_geometry& g, const T* x, const T* w
       gemm_strided_batched(be, trans::no, trans::no, g.c_out, P, R, w, R, 0, work, m * P, P, y + b0 * ys, P, ys, m);
     }
   }
-  if (b) conv_bias_forward(be, g.n, g.c_out, P, b, y);
+  if (b) conv_bias_forward(be, g.n, g.c_out, P, b_dev, y_dev);
 }
 
 // dx [n, c_in, in_h, in_w] = conv^T(dy [n, c_out, out_h, out_w]) with weight w (overwrites dx)
 template <class T>
-void conv_backward_data(const cuda& be, const conv_geometry& g, const T* dy, const T* w, T* dx, T* work,
+void conv_backward_data(const gpu& be, const conv_geometry& g, dcptr<T> dy_dev,
+                        dcptr<T> w_dev, device_ptr<T> dx_dev, device_ptr<T> work_dev,
                         std::size_t work_size) {
+  const T* dy = dy_dev.get();
+  const T* w = w_dev.get();
+  T* dx = dx_dev.get();
+  T* work = work_dev.get();
   using namespace conv_cuda_detail;
   if (g.n == 0 || g.in_sample() == 0) return;
   const std::size_t R = g.col_rows(), P = g.col_cols(), ys = g.out_sample();
@@ -238,8 +256,14 @@ void conv_backward_data(const cuda& be, const conv_geometry& g, const T* dy, con
 
 // dw [c_out, c_in, k_h, k_w] += sum_b dy_b col(x_b)^T   (adds, like every parameter gradient)
 template <class T>
-void conv_backward_weight(const cuda& be, const conv_geometry& g, const T* x, const T* dy, T* dw, T* work,
+void conv_backward_weight(const gpu& be, const conv_geometry& g, dcptr<T> x_dev,
+                          dcptr<T> dy_dev, device_ptr<T> dw_dev,
+                          device_ptr<T> work_dev,
                           std::size_t work_size) {
+  const T* x = x_dev.get();
+  const T* dy = dy_dev.get();
+  T* dw = dw_dev.get();
+  T* work = work_dev.get();
   using namespace conv_cuda_detail;
   if (g.n == 0 || g.col_cols() == 0) return;
   const std::size_t R = g.col_rows(), P = g.col_cols(), W = g.weight_size();
@@ -270,7 +294,8 @@ void conv_backward_weight(const cuda& be, const conv_geometry& g, const T* x, co
         m, g.c_out, P, dy + b0 * g.out_sample(), dyt);
     CPDIFF_CUDA_CHECK_LAUNCH();
     // dW [c_out, R] += dy^T [c_out, m*P] col^T [m*P, R]
-    gemm(be, trans::no, trans::yes, g.c_out, R, mp, T(1), dyt, mp, col, mp, T(1), dw, R);
+    gemm(be, trans::no, trans::yes, g.c_out, R, mp, T(1), device_ptr<const T>(dyt), mp, device_ptr<const T>(col), mp, T(1),
+         dw_dev, R);
   }
 }
 

@@ -93,24 +93,24 @@ struct cfg_mix_fn {
 
 // x_t[n, :] = a[n] * x0[n, :] + b[n] * eps[n, :]      x0, eps, x_t [N, ...]   a, b [N]
 template <class T>
-void q_sample(const cuda& be, dcview<T> x0, dcview<T> eps, dcview<T> a, dcview<T> b, dview<T> xt) {
+void q_sample(const gpu& be, dcview<T> x0, dcview<T> eps, dcview<T> a, dcview<T> b, dview<T> xt) {
   CPDIFF_ASSERT(x0.size() == eps.size() && x0.size() == xt.size() && a.size() == b.size());
   if (a.empty()) return;
   const std::size_t d = x0.size() / a.size();
   if (d == 0) return;
-  cuda_impl::launch_n(be, x0.size(), cuda_impl::q_sample_op<T>{x0.data(), eps.data(), a.data(), b.data(), xt.data(), d});
+  cuda_impl::launch_n(be, x0.size(), cuda_impl::q_sample_op<T>{x0.data().get(), eps.data().get(), a.data().get(), b.data().get(), xt.data().get(), d});
 }
 
 // loss = mean((pred - target)^2); dpred = 2 (pred - target) / numel. Returns loss (double); waits.
 template <class T>
-double ddpm_mse_and_grad(const cuda& be, dcview<T> pred, dcview<T> target, dview<T> dpred) {
+double ddpm_mse_and_grad(const gpu& be, dcview<T> pred, dcview<T> target, dview<T> dpred) {
   CPDIFF_ASSERT(pred.size() == target.size() && pred.size() == dpred.size() && pred.size() > 0);
   const std::size_t n = pred.size();
   const T g = T(2) / static_cast<T>(n);
   const double s = cuda_impl::thrust_call("ops::ddpm_mse_and_grad(cuda)", [&] {
     return thrust::transform_reduce(thrust::cuda::par.on(be.stream), thrust::counting_iterator<std::size_t>(0),
                                     thrust::counting_iterator<std::size_t>(n),
-                                    cuda_impl::mse_grad_term<T>{pred.data(), target.data(), dpred.data(), g}, 0.0,
+                                    cuda_impl::mse_grad_term<T>{pred.data().get(), target.data().get(), dpred.data().get(), g}, 0.0,
                                     cuda_impl::plus_double{});
   });
   return s / static_cast<double>(n);
@@ -118,23 +118,23 @@ double ddpm_mse_and_grad(const cuda& be, dcview<T> pred, dcview<T> target, dview
 
 // x <- x_{t-1} in place; see backend/cpu/diffusion.hpp.
 template <class T>
-void ddpm_step(const cuda& be, dview<T> x, dcview<T> eps, const ddpm_step_coefs<T>& c, std::uint64_t seed,
+void ddpm_step(const gpu& be, dview<T> x, dcview<T> eps, const ddpm_step_coefs<T>& c, std::uint64_t seed,
                std::uint64_t stream) {
   CPDIFF_ASSERT(x.size() == eps.size());
-  cuda_impl::launch_n(be, x.size(), cuda_impl::ddpm_step_op<T>{x.data(), eps.data(), c, seed, stream});
+  cuda_impl::launch_n(be, x.size(), cuda_impl::ddpm_step_op<T>{x.data().get(), eps.data().get(), c, seed, stream});
 }
 
 // x <- x_prev in place; see backend/cpu/diffusion.hpp.
 template <class T>
-void ddim_step(const cuda& be, dview<T> x, dcview<T> eps, const ddim_step_coefs<T>& c, std::uint64_t seed,
+void ddim_step(const gpu& be, dview<T> x, dcview<T> eps, const ddim_step_coefs<T>& c, std::uint64_t seed,
                std::uint64_t stream) {
   CPDIFF_ASSERT(x.size() == eps.size());
-  cuda_impl::launch_n(be, x.size(), cuda_impl::ddim_step_op<T>{x.data(), eps.data(), c, seed, stream});
+  cuda_impl::launch_n(be, x.size(), cuda_impl::ddim_step_op<T>{x.data().get(), eps.data().get(), c, seed, stream});
 }
 
 // Classifier-free guidance: out = eps_uncond + scale * (eps_cond - eps_uncond).
 template <class T>
-void cfg_combine(const cuda& be, dcview<T> eps_uncond, dcview<T> eps_cond, T scale, dview<T> out) {
+void cfg_combine(const gpu& be, dcview<T> eps_uncond, dcview<T> eps_cond, T scale, dview<T> out) {
   CPDIFF_CHECK(eps_uncond.shape() == eps_cond.shape() && out.size() == eps_cond.size(), shape_error,
                "ops::cfg_combine", "eps_uncond ", eps_uncond.shape(), ", eps_cond ", eps_cond.shape(), " and out ",
                out.shape(), " must match");

@@ -3,6 +3,7 @@
 // keep[i] = (U_i >= p), U_i the i-th uniform of Philox stream `stream` under `seed`. The uniforms are
 // bit-equal to the CPU's (integer maths), so both backends drop exactly the same elements.
 #include <cstddef>
+#include <type_traits>
 #include <cstdint>
 
 #include "cpdiff/backend/cuda/elementwise.cuh"
@@ -37,8 +38,11 @@ struct dropout_block_op {
 
 // y[i] = philox_uniform(seed, stream, i) < p ? 0 : x[i] / (1 - p), for i < n (p in [0, 1)). y may alias x.
 template <class T>
-void dropout_mask_apply(const cuda& be, const T* x, T* y, std::size_t n, double p, std::uint64_t seed,
+void dropout_mask_apply(const gpu& be, dcptr<T> x_dev, device_ptr<T> y_dev,
+                        std::size_t n, double p, std::uint64_t seed,
                         std::uint64_t stream) {
+  const T* x = x_dev.get();
+  T* y = y_dev.get();
   const T scale = T(1.0 / (1.0 - p));
   cuda_impl::launch_n(be, (n + 3) / 4, cuda_impl::dropout_block_op<T>{x, y, n, p, scale, seed, stream});
 }

@@ -13,6 +13,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <type_traits>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -21,7 +22,7 @@
 #include "cpdiff/backend/cuda/policy.cuh"
 #include "cpdiff/core/error.hpp"
 #include "cpdiff/core/rng.hpp"
-#include "cpdiff/tensor/tensor_view.hpp"
+#include "cpdiff/core/tensor_view.hpp"
 
 namespace cpdiff::ops {
 
@@ -44,7 +45,7 @@ __global__ void for_n_kernel(std::size_t n, Op op) {
 }
 
 template <class Op>
-void launch_n(const cuda& be, std::size_t n, Op op) {
+void launch_n(const gpu& be, std::size_t n, Op op) {
   if (n == 0) return;
   for_n_kernel<<<grid_for(n), block_size, 0, be.stream>>>(n, op);
   CPDIFF_CUDA_CHECK_LAUNCH();
@@ -160,46 +161,46 @@ struct fill_normal_op {
 }  // namespace cuda_impl
 
 template <class T>
-void fill(const cuda& be, dview<T> y, T value) {
+void fill(const gpu& be, dview<T> y, T value) {
   if (y.empty()) return;
   cuda_impl::thrust_call("ops::fill(cuda)", [&] {
-    thrust::fill_n(thrust::cuda::par_nosync.on(be.stream), y.data(), y.size(), value);
+    thrust::fill_n(thrust::cuda::par_nosync.on(be.stream), y.data().get(), y.size(), value);
   });
 }
 
 template <class T>
-void copy(const cuda& be, dcview<T> x, dview<T> y) {
+void copy(const gpu& be, dcview<T> x, dview<T> y) {
   CPDIFF_CHECK(x.size() == y.size(), shape_error, "ops::copy", "source ", x.shape(), " and destination ", y.shape(),
                " differ in size");
-  if (x.empty() || x.data() == y.data()) return;
-  CPDIFF_CUDA_CHECK(cudaMemcpyAsync(y.data(), x.data(), x.size() * sizeof(T), cudaMemcpyDeviceToDevice, be.stream));
+  if (x.empty() || x.data().get() == y.data().get()) return;
+  CPDIFF_CUDA_CHECK(cudaMemcpyAsync(y.data().get(), x.data().get(), x.size() * sizeof(T), cudaMemcpyDeviceToDevice, be.stream));
 }
 
 // y += a * x
 template <class T>
-void axpy(const cuda& be, T a, dcview<T> x, dview<T> y) {
+void axpy(const gpu& be, T a, dcview<T> x, dview<T> y) {
   CPDIFF_ASSERT(x.size() == y.size());
-  cuda_impl::launch_n(be, y.size(), cuda_impl::axpy_op<T>{a, x.data(), y.data()});
+  cuda_impl::launch_n(be, y.size(), cuda_impl::axpy_op<T>{a, x.data().get(), y.data().get()});
 }
 
 template <class T>
-void scale(const cuda& be, dview<T> y, T a) {
-  cuda_impl::launch_n(be, y.size(), cuda_impl::scale_op<T>{a, y.data()});
+void scale(const gpu& be, dview<T> y, T a) {
+  cuda_impl::launch_n(be, y.size(), cuda_impl::scale_op<T>{a, y.data().get()});
 }
 
 // y[r, :] += v for every row r of y [rows, n]   (a bias)
 template <class T>
-void add_row_vector(const cuda& be, dview<T> y, dcview<T> v) {
+void add_row_vector(const gpu& be, dview<T> y, dcview<T> v) {
   CPDIFF_ASSERT(y.rank() == 2 && v.size() == y.dim(1));
   if (y.dim(1) == 0) return;
-  cuda_impl::launch_n(be, y.size(), cuda_impl::add_row_vector_op<T>{y.data(), v.data(), y.dim(1)});
+  cuda_impl::launch_n(be, y.size(), cuda_impl::add_row_vector_op<T>{y.data().get(), v.data().get(), y.dim(1)});
 }
 
 // s[j] += sum_r x[r, j]   (a bias gradient)
 template <class T>
-void add_column_sums(const cuda& be, dcview<T> x, dview<T> s) {
+void add_column_sums(const gpu& be, dcview<T> x, dview<T> s) {
   CPDIFF_ASSERT(x.rank() == 2 && s.size() == x.dim(1));
-  cuda_impl::launch_n(be, x.dim(1), cuda_impl::add_column_sums_op<T>{x.data(), s.data(), x.dim(0), x.dim(1)});
+  cuda_impl::launch_n(be, x.dim(1), cuda_impl::add_column_sums_op<T>{x.data().get(), s.data().get(), x.dim(0), x.dim(1)});
 }
 
 namespace cuda_impl {
@@ -219,8 +220,11 @@ struct copy_rows_op {
 // dst[r, 0:cols] = src[r, 0:cols] for r < rows, leading dimensions src_ld and dst_ld: one strided copy,
 // or a kernel where src_ld < cols (src_ld 0 repeats one row; cudaMemcpy2D needs pitches >= the width).
 template <class T>
-void copy_rows(const cuda& be, const T* src, std::size_t src_ld, T* dst, std::size_t dst_ld, std::size_t rows,
+void copy_rows(const gpu& be, dcptr<T> src_dev, std::size_t src_ld,
+               device_ptr<T> dst_dev, std::size_t dst_ld, std::size_t rows,
                std::size_t cols) {
+  const T* src = src_dev.get();
+  T* dst = dst_dev.get();
   if (rows == 0 || cols == 0) return;
   if (src_ld < cols) {
     cuda_impl::launch_n(be, rows * cols, cuda_impl::copy_rows_op<T>{src, src_ld, dst, dst_ld, cols});
@@ -232,80 +236,80 @@ void copy_rows(const cuda& be, const T* src, std::size_t src_ld, T* dst, std::si
 
 // y[i] = f(x[i])
 template <class T, class F>
-void transform(const cuda& be, dcview<T> x, dview<T> y, F f) {
+void transform(const gpu& be, dcview<T> x, dview<T> y, F f) {
   CPDIFF_ASSERT(x.size() == y.size());
-  cuda_impl::launch_n(be, y.size(), cuda_impl::map1_op<T, F>{x.data(), y.data(), f});
+  cuda_impl::launch_n(be, y.size(), cuda_impl::map1_op<T, F>{x.data().get(), y.data().get(), f});
 }
 
 // z[i] = f(x[i], y[i])
 template <class T, class F>
-void transform(const cuda& be, dcview<T> x, dcview<T> y, dview<T> z, F f) {
+void transform(const gpu& be, dcview<T> x, dcview<T> y, dview<T> z, F f) {
   CPDIFF_ASSERT(x.size() == z.size() && y.size() == z.size());
-  cuda_impl::launch_n(be, z.size(), cuda_impl::map2_op<T, F>{x.data(), y.data(), z.data(), f});
+  cuda_impl::launch_n(be, z.size(), cuda_impl::map2_op<T, F>{x.data().get(), y.data().get(), z.data().get(), f});
 }
 
 // w[i] = f(x[i], y[i], z[i])
 template <class T, class F>
-void transform(const cuda& be, dcview<T> x, dcview<T> y, dcview<T> z, dview<T> w, F f) {
+void transform(const gpu& be, dcview<T> x, dcview<T> y, dcview<T> z, dview<T> w, F f) {
   CPDIFF_ASSERT(x.size() == w.size() && y.size() == w.size() && z.size() == w.size());
-  cuda_impl::launch_n(be, w.size(), cuda_impl::map3_op<T, F>{x.data(), y.data(), z.data(), w.data(), f});
+  cuda_impl::launch_n(be, w.size(), cuda_impl::map3_op<T, F>{x.data().get(), y.data().get(), z.data().get(), w.data().get(), f});
 }
 
 // y[i] = lo + (hi - lo) * U(0,1): bit-equal to the CPU fill for the same (seed, stream).
 template <class T>
-void fill_uniform(const cuda& be, dview<T> y, T lo, T hi, std::uint64_t seed, std::uint64_t stream) {
-  cuda_impl::launch_n(be, y.size(), cuda_impl::fill_uniform_op<T>{y.data(), lo, hi - lo, seed, stream});
+void fill_uniform(const gpu& be, dview<T> y, T lo, T hi, std::uint64_t seed, std::uint64_t stream) {
+  cuda_impl::launch_n(be, y.size(), cuda_impl::fill_uniform_op<T>{y.data().get(), lo, hi - lo, seed, stream});
 }
 
 // y[i] = mean + stddev * N(0,1): equal to the CPU fill up to the GPU's log / sin / cos (a few ulp).
 template <class T>
-void fill_normal(const cuda& be, dview<T> y, T mean, T stddev, std::uint64_t seed, std::uint64_t stream) {
-  cuda_impl::launch_n(be, y.size(), cuda_impl::fill_normal_op<T>{y.data(), mean, stddev, seed, stream});
+void fill_normal(const gpu& be, dview<T> y, T mean, T stddev, std::uint64_t seed, std::uint64_t stream) {
+  cuda_impl::launch_n(be, y.size(), cuda_impl::fill_normal_op<T>{y.data().get(), mean, stddev, seed, stream});
 }
 
 template <class T>
-double sum(const cuda& be, dcview<T> x) {
+double sum(const gpu& be, dcview<T> x) {
   if (x.empty()) return 0.0;
   return cuda_impl::thrust_call("ops::sum(cuda)", [&] {
-    return thrust::transform_reduce(thrust::cuda::par.on(be.stream), x.data(), x.data() + x.size(),
+    return thrust::transform_reduce(thrust::cuda::par.on(be.stream), x.data().get(), x.data().get() + x.size(),
                                     cuda_impl::as_double<T>{}, 0.0, cuda_impl::plus_double{});
   });
 }
 
 template <class T>
-double sum_squares(const cuda& be, dcview<T> x) {
+double sum_squares(const gpu& be, dcview<T> x) {
   if (x.empty()) return 0.0;
   return cuda_impl::thrust_call("ops::sum_squares(cuda)", [&] {
-    return thrust::transform_reduce(thrust::cuda::par.on(be.stream), x.data(), x.data() + x.size(),
+    return thrust::transform_reduce(thrust::cuda::par.on(be.stream), x.data().get(), x.data().get() + x.size(),
                                     cuda_impl::square_as_double<T>{}, 0.0, cuda_impl::plus_double{});
   });
 }
 
 template <class T>
-bool all_finite(const cuda& be, dcview<T> x) {
+bool all_finite(const gpu& be, dcview<T> x) {
   if (x.empty()) return true;
   return cuda_impl::thrust_call("ops::all_finite(cuda)", [&] {
-    return thrust::all_of(thrust::cuda::par.on(be.stream), x.data(), x.data() + x.size(), cuda_impl::is_finite<T>{});
+    return thrust::all_of(thrust::cuda::par.on(be.stream), x.data().get(), x.data().get() + x.size(), cuda_impl::is_finite<T>{});
   });
 }
 
 // Device -> host: waits for the stream, so the copy sees every kernel queued before it.
 template <class T>
-std::vector<T> to_host(const cuda& be, dcview<T> x) {
+std::vector<T> to_host(const gpu& be, dcview<T> x) {
   std::vector<T> out(x.size());
   if (x.empty()) return out;
-  CPDIFF_CUDA_CHECK(cudaMemcpyAsync(out.data(), x.data(), x.size() * sizeof(T), cudaMemcpyDeviceToHost, be.stream));
+  CPDIFF_CUDA_CHECK(cudaMemcpyAsync(out.data(), x.data().get(), x.size() * sizeof(T), cudaMemcpyDeviceToHost, be.stream));
   CPDIFF_CUDA_CHECK(cudaStreamSynchronize(be.stream));
   return out;
 }
 
 // Host -> device: waits until the copy is done, so src may be released as soon as this returns.
 template <class T>
-void from_host(const cuda& be, std::span<const T> src, dview<T> y) {
+void from_host(const gpu& be, std::span<const T> src, dview<T> y) {
   CPDIFF_CHECK(src.size() == y.size(), shape_error, "ops::from_host", "source has ", src.size(),
                " elements, destination ", y.shape());
   if (src.empty()) return;
-  CPDIFF_CUDA_CHECK(cudaMemcpyAsync(y.data(), src.data(), src.size() * sizeof(T), cudaMemcpyHostToDevice, be.stream));
+  CPDIFF_CUDA_CHECK(cudaMemcpyAsync(y.data().get(), src.data(), src.size() * sizeof(T), cudaMemcpyHostToDevice, be.stream));
   CPDIFF_CUDA_CHECK(cudaStreamSynchronize(be.stream));
 }
 

@@ -2,6 +2,7 @@
 // CUDA kernels of the embedding lookup, one overload per kernel of backend/cpu/embedding.hpp:
 //   idx [n] (int32 or int64, device)   table [num, dim]   y [n, dim]
 #include <cstddef>
+#include <type_traits>
 #include <cstdint>
 #include <optional>
 
@@ -53,7 +54,9 @@ struct scatter_add_column_op {
 
 // The first index outside [0, num), with its position, or nothing. Waits for be.stream.
 template <embedding_index I>
-std::optional<index_violation> find_index_out_of_range(const cuda& be, const I* idx, std::size_t n, std::size_t num) {
+std::optional<index_violation> find_index_out_of_range(const gpu& be, device_ptr<I> idx_dev, std::size_t n,
+                                                       std::size_t num) {
+  const I* idx = idx_dev.get();
   if (n == 0) return std::nullopt;
   const std::size_t first = cuda_impl::thrust_call("ops::find_index_out_of_range(cuda)", [&] {
     const auto it = thrust::find_if(thrust::cuda::par.on(be.stream), thrust::counting_iterator<std::size_t>(0),
@@ -62,7 +65,7 @@ std::optional<index_violation> find_index_out_of_range(const cuda& be, const I* 
     return static_cast<std::size_t>(*it);
   });
   if (first >= n) return std::nullopt;
-  I value{};
+  std::remove_const_t<I> value{};
   CPDIFF_CUDA_CHECK(cudaMemcpyAsync(&value, idx + first, sizeof(I), cudaMemcpyDeviceToHost, be.stream));
   CPDIFF_CUDA_CHECK(cudaStreamSynchronize(be.stream));
   return index_violation{first, std::int64_t(value)};
@@ -70,14 +73,23 @@ std::optional<index_violation> find_index_out_of_range(const cuda& be, const I* 
 
 // y[i, :] = table[idx[i], :]   (indices already checked)
 template <class T, embedding_index I>
-void embedding_gather(const cuda& be, const I* idx, std::size_t n, const T* table, std::size_t dim, T* y) {
+void embedding_gather(const gpu& be, device_ptr<I> idx_dev, std::size_t n,
+                      dcptr<T> table_dev, std::size_t dim, device_ptr<T> y_dev) {
+  const I* idx = idx_dev.get();
+  const T* table = table_dev.get();
+  T* y = y_dev.get();
   if (dim == 0) return;
   cuda_impl::launch_n(be, n * dim, cuda_impl::gather_op<T, I>{idx, table, y, dim});
 }
 
 // dtable[idx[i], :] += dy[i, :]; repeated indices add up.
 template <class T, embedding_index I>
-void embedding_scatter_add(const cuda& be, const I* idx, std::size_t n, const T* dy, std::size_t dim, T* dtable) {
+void embedding_scatter_add(const gpu& be, device_ptr<I> idx_dev, std::size_t n,
+                           dcptr<T> dy_dev, std::size_t dim,
+                           device_ptr<T> dtable_dev) {
+  const I* idx = idx_dev.get();
+  const T* dy = dy_dev.get();
+  T* dtable = dtable_dev.get();
   if (n == 0) return;
   cuda_impl::launch_n(be, dim, cuda_impl::scatter_add_column_op<T, I>{idx, dy, dtable, n, dim});
 }

@@ -78,7 +78,7 @@ __global__ void col2im_kernel(conv_geometry g, std::size_t nb, const T* col, T* 
 
 // col [R, nb, P] = im2col of the nb samples x [nb, c_in, in_h, in_w] (see the header comment for the layout)
 template <class T>
-void im2col_batched(const cuda& be, const conv_geometry& g, std::size_t nb, const T* x, T* col) {
+void im2col_batched(const gpu& be, const conv_geometry& g, std::size_t nb, const T* x, T* col) {
   const std::size_t total = g.col_rows() * nb * g.col_cols();
   if (total == 0) return;
   constexpr unsigned block = im2col_cuda_detail::block;
@@ -88,7 +88,7 @@ void im2col_batched(const cuda& be, const conv_geometry& g, std::size_t nb, cons
 
 // x [nb, c_in, in_h, in_w] = col2im(col [R, nb, P]): overwrites x with the sums.
 template <class T>
-void col2im_batched(const cuda& be, const conv_geometry& g, std::size_t nb, const T* col, T* x) {
+void col2im_batched(const gpu& be, const conv_geometry& g, std::size_t nb, const T* col, T* x) {
   const std::size_t total = nb * g.in_sample();
   if (total == 0) return;
   constexpr unsigned block = im2col_cuda_detail::block;
@@ -98,13 +98,13 @@ void col2im_batched(const cuda& be, const conv_geometry& g, std::size_t nb, cons
 
 // col [c_in*k_h*k_w, out_h*out_w] = im2col(x [c_in, in_h, in_w])   (one sample, as the CPU version)
 template <class T>
-void im2col(const cuda& be, const conv_geometry& g, const T* x, T* col) {
+void im2col(const gpu& be, const conv_geometry& g, const T* x, T* col) {
   im2col_batched(be, g, std::size_t(1), x, col);
 }
 
 // x [c_in, in_h, in_w] = col2im(col [c_in*k_h*k_w, out_h*out_w]): overwrites x with the sums.
 template <class T>
-void col2im(const cuda& be, const conv_geometry& g, const T* col, T* x) {
+void col2im(const gpu& be, const conv_geometry& g, const T* col, T* x) {
   col2im_batched(be, g, std::size_t(1), col, x);
 }
 

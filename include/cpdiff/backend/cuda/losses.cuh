@@ -90,9 +90,13 @@ struct cross_entropy_backward_op {
 
 }  // namespace cuda_impl
 
-// mean_i (pred_i - target_i)^2 over n elements
-template <class T>
-double mse_forward(const cuda& be, const T* pred, const T* target, std::size_t n) {
+// mean_i (pred_i - target_i)^2 over n elements. P and Q are T or const T: no other argument names T, so both
+// pointer kinds are deduced as they come.
+template <class P, class Q, class T = std::remove_const_t<P>>
+  requires std::is_same_v<T, std::remove_const_t<Q>>
+double mse_forward(const gpu& be, device_ptr<P> pred_dev, device_ptr<Q> target_dev, std::size_t n) {
+  const T* pred = pred_dev.get();
+  const T* target = target_dev.get();
   const double s = cuda_impl::thrust_call("ops::mse_forward(cuda)", [&] {
     return thrust::transform_reduce(thrust::cuda::par.on(be.stream), thrust::counting_iterator<std::size_t>(0),
                                     thrust::counting_iterator<std::size_t>(n),
@@ -103,14 +107,20 @@ double mse_forward(const cuda& be, const T* pred, const T* target, std::size_t n
 
 // dpred_i = scale * 2 (pred_i - target_i) / n
 template <class T>
-void mse_backward(const cuda& be, const T* pred, const T* target, T* dpred, std::size_t n, T scale) {
+void mse_backward(const gpu& be, dcptr<T> pred_dev,
+                  dcptr<T> target_dev, device_ptr<T> dpred_dev, std::size_t n,
+                  T scale) {
+  const T* pred = pred_dev.get();
+  const T* target = target_dev.get();
+  T* dpred = dpred_dev.get();
   const T c = scale * T(2) / static_cast<T>(n);
   cuda_impl::launch_n(be, n, cuda_impl::mse_backward_op<T>{pred, target, dpred, c});
 }
 
 // The first class label outside [0, classes), if any (index -1 when all are valid). Waits.
 template <std::integral I>
-invalid_label find_invalid_label(const cuda& be, const I* target, std::size_t n, std::size_t classes) {
+invalid_label find_invalid_label(const gpu& be, device_ptr<I> target_dev, std::size_t n, std::size_t classes) {
+  const I* target = target_dev.get();
   if (n == 0) return {};
   const std::size_t first = cuda_impl::thrust_call("ops::find_invalid_label(cuda)", [&] {
     const auto it = thrust::find_if(thrust::cuda::par.on(be.stream), thrust::counting_iterator<std::size_t>(0),
@@ -119,7 +129,7 @@ invalid_label find_invalid_label(const cuda& be, const I* target, std::size_t n,
     return static_cast<std::size_t>(*it);
   });
   if (first >= n) return {};
-  I value{};
+  std::remove_const_t<I> value{};
   CPDIFF_CUDA_CHECK(cudaMemcpyAsync(&value, target + first, sizeof(I), cudaMemcpyDeviceToHost, be.stream));
   CPDIFF_CUDA_CHECK(cudaStreamSynchronize(be.stream));
   return {static_cast<std::ptrdiff_t>(first), static_cast<long long>(value)};
@@ -128,8 +138,12 @@ invalid_label find_invalid_label(const cuda& be, const I* target, std::size_t n,
 // Cross-entropy with integer targets through a stable log-softmax; prob [N, C] kept for backward.
 // Returns mean_i (lse_i - x[i, t_i]). Labels must already be checked (find_invalid_label). Waits.
 template <class T, std::integral I>
-double cross_entropy_forward(const cuda& be, const T* logits, const I* target, T* prob, std::size_t N,
+double cross_entropy_forward(const gpu& be, dcptr<T> logits_dev,
+                             device_ptr<I> target_dev, device_ptr<T> prob_dev, std::size_t N,
                              std::size_t C) {
+  const T* logits = logits_dev.get();
+  const I* target = target_dev.get();
+  T* prob = prob_dev.get();
   const double s = cuda_impl::thrust_call("ops::cross_entropy_forward(cuda)", [&] {
     return thrust::transform_reduce(thrust::cuda::par.on(be.stream), thrust::counting_iterator<std::size_t>(0),
                                     thrust::counting_iterator<std::size_t>(N),
@@ -141,8 +155,12 @@ double cross_entropy_forward(const cuda& be, const T* logits, const I* target, T
 
 // dlogits [N, C] = scale * (prob - onehot(target)) / N
 template <class T, std::integral I>
-void cross_entropy_backward(const cuda& be, const T* prob, const I* target, T* dlogits, std::size_t N,
+void cross_entropy_backward(const gpu& be, dcptr<T> prob_dev,
+                            device_ptr<I> target_dev, device_ptr<T> dlogits_dev, std::size_t N,
                             std::size_t C, T scale) {
+  const T* prob = prob_dev.get();
+  const I* target = target_dev.get();
+  T* dlogits = dlogits_dev.get();
   const T c = scale / static_cast<T>(N);
   cuda_impl::launch_n(be, N * C, cuda_impl::cross_entropy_backward_op<T, I>{prob, target, dlogits, C, c});
 }

@@ -235,7 +235,12 @@ inline constexpr unsigned elementwise_block = 256;
 
 // Per row of x [rows, n]: mean[r], istd[r] = 1 / sqrt(biased var + eps), xhat = (x - mean) * istd.
 template <class T>
-void row_norm_forward(const cuda& be, const T* x, std::size_t rows, std::size_t n, T eps, T* xhat, T* mean, T* istd) {
+void row_norm_forward(const gpu& be, dcptr<T> x_dev, std::size_t rows, std::size_t n,
+                      T eps, device_ptr<T> xhat_dev, device_ptr<T> mean_dev, device_ptr<T> istd_dev) {
+  const T* x = x_dev.get();
+  T* xhat = xhat_dev.get();
+  T* mean = mean_dev.get();
+  T* istd = istd_dev.get();
   if (rows == 0 || n == 0) return;
   const unsigned grid = static_cast<unsigned>(rows < cuda_reduce::max_grid ? rows : cuda_reduce::max_grid);
   norms_cuda_detail::row_norm_forward_kernel<<<grid, cuda_reduce::block_for(n), 0, be.stream>>>(x, rows, n, eps, xhat,
@@ -245,8 +250,14 @@ void row_norm_forward(const cuda& be, const T* x, std::size_t rows, std::size_t 
 
 // Per row: dx = istd * (g - mean(g) - xhat * mean(g * xhat)), g = dL/dxhat.  dx may alias g.
 template <class T>
-void row_norm_backward(const cuda& be, const T* xhat, const T* g, const T* istd, std::size_t rows, std::size_t n,
-                       T* dx) {
+void row_norm_backward(const gpu& be, dcptr<T> xhat_dev,
+                       dcptr<T> g_dev,
+                       dcptr<T> istd_dev, std::size_t rows, std::size_t n,
+                       device_ptr<T> dx_dev) {
+  const T* xhat = xhat_dev.get();
+  const T* g = g_dev.get();
+  const T* istd = istd_dev.get();
+  T* dx = dx_dev.get();
   if (rows == 0 || n == 0) return;
   const unsigned grid = static_cast<unsigned>(rows < cuda_reduce::max_grid ? rows : cuda_reduce::max_grid);
   norms_cuda_detail::row_norm_backward_kernel<<<grid, cuda_reduce::block_for(n), 0, be.stream>>>(xhat, g, istd, rows,
@@ -256,7 +267,11 @@ void row_norm_backward(const cuda& be, const T* xhat, const T* g, const T* istd,
 
 // Per channel of x [outer, C, inner], over outer and inner: mean[c] and biased variance var[c].
 template <class T>
-void channel_moments(const cuda& be, const T* x, std::size_t outer, std::size_t C, std::size_t inner, T* mean, T* var) {
+void channel_moments(const gpu& be, dcptr<T> x_dev, std::size_t outer, std::size_t C,
+                     std::size_t inner, device_ptr<T> mean_dev, device_ptr<T> var_dev) {
+  const T* x = x_dev.get();
+  T* mean = mean_dev.get();
+  T* var = var_dev.get();
   if (C == 0 || outer * inner == 0) return;
   const unsigned grid = static_cast<unsigned>(C < cuda_reduce::max_grid ? C : cuda_reduce::max_grid);
   norms_cuda_detail::channel_moments_kernel<<<grid, cuda_reduce::block_for(outer * inner), 0, be.stream>>>(
@@ -266,7 +281,10 @@ void channel_moments(const cuda& be, const T* x, std::size_t outer, std::size_t 
 
 // istd[c] = 1 / sqrt(var[c] + eps)
 template <class T>
-void channel_inverse_std(const cuda& be, const T* var, std::size_t C, T eps, T* istd) {
+void channel_inverse_std(const gpu& be, dcptr<T> var_dev, std::size_t C, T eps,
+                         device_ptr<T> istd_dev) {
+  const T* var = var_dev.get();
+  T* istd = istd_dev.get();
   if (C == 0) return;
   constexpr unsigned block = norms_cuda_detail::elementwise_block;
   norms_cuda_detail::channel_inverse_std_kernel<<<cuda_reduce::grid_for(C, block), block, 0, be.stream>>>(var, C, eps,
@@ -276,8 +294,14 @@ void channel_inverse_std(const cuda& be, const T* var, std::size_t C, T eps, T* 
 
 // y[o, c, i] = x[o, c, i] * scale[c] + shift[c]   (shift may be null: 0).  y may alias x.
 template <class T>
-void channel_affine(const cuda& be, const T* x, const T* scale, const T* shift, std::size_t outer, std::size_t C,
-                    std::size_t inner, T* y) {
+void channel_affine(const gpu& be, dcptr<T> x_dev,
+                    dcptr<T> scale_dev,
+                    dcptr<T> shift_dev, std::size_t outer, std::size_t C,
+                    std::size_t inner, device_ptr<T> y_dev) {
+  const T* x = x_dev.get();
+  const T* scale = scale_dev.get();
+  const T* shift = shift_dev.get();
+  T* y = y_dev.get();
   const std::size_t total = outer * C * inner;
   if (total == 0) return;
   constexpr unsigned block = norms_cuda_detail::elementwise_block;
@@ -288,8 +312,14 @@ void channel_affine(const cuda& be, const T* x, const T* scale, const T* shift, 
 
 // xhat[o, c, i] = (x[o, c, i] - mean[c]) * istd[c]
 template <class T>
-void channel_normalize(const cuda& be, const T* x, const T* mean, const T* istd, std::size_t outer, std::size_t C,
-                       std::size_t inner, T* xhat) {
+void channel_normalize(const gpu& be, dcptr<T> x_dev,
+                       dcptr<T> mean_dev,
+                       dcptr<T> istd_dev, std::size_t outer, std::size_t C,
+                       std::size_t inner, device_ptr<T> xhat_dev) {
+  const T* x = x_dev.get();
+  const T* mean = mean_dev.get();
+  const T* istd = istd_dev.get();
+  T* xhat = xhat_dev.get();
   const std::size_t total = outer * C * inner;
   if (total == 0) return;
   constexpr unsigned block = norms_cuda_detail::elementwise_block;
@@ -300,8 +330,13 @@ void channel_normalize(const cuda& be, const T* x, const T* mean, const T* istd,
 
 // Affine parameter gradients: dscale[c] += sum_{o,i} dy * xhat ; dshift[c] += sum_{o,i} dy (either may be null).
 template <class T>
-void channel_affine_backward(const cuda& be, const T* xhat, const T* dy, std::size_t outer, std::size_t C,
-                             std::size_t inner, T* dscale, T* dshift) {
+void channel_affine_backward(const gpu& be, dcptr<T> xhat_dev,
+                             dcptr<T> dy_dev, std::size_t outer, std::size_t C,
+                             std::size_t inner, device_ptr<T> dscale_dev, device_ptr<T> dshift_dev) {
+  const T* xhat = xhat_dev.get();
+  const T* dy = dy_dev.get();
+  T* dscale = dscale_dev.get();
+  T* dshift = dshift_dev.get();
   if ((!dscale && !dshift) || C == 0 || outer * inner == 0) return;
   const unsigned grid = static_cast<unsigned>(C < cuda_reduce::max_grid ? C : cuda_reduce::max_grid);
   norms_cuda_detail::channel_affine_backward_kernel<<<grid, cuda_reduce::block_for(outer * inner), 0, be.stream>>>(
@@ -312,8 +347,14 @@ void channel_affine_backward(const cuda& be, const T* xhat, const T* dy, std::si
 // Batch-norm input gradient (batch statistics), per channel over outer and inner:
 // dx = istd[c] * (g - mean(g) - xhat * mean(g * xhat)), g = dL/dxhat.  dx may alias g.
 template <class T>
-void channel_norm_backward(const cuda& be, const T* xhat, const T* g, const T* istd, std::size_t outer, std::size_t C,
-                           std::size_t inner, T* dx) {
+void channel_norm_backward(const gpu& be, dcptr<T> xhat_dev,
+                           dcptr<T> g_dev,
+                           dcptr<T> istd_dev, std::size_t outer, std::size_t C,
+                           std::size_t inner, device_ptr<T> dx_dev) {
+  const T* xhat = xhat_dev.get();
+  const T* g = g_dev.get();
+  const T* istd = istd_dev.get();
+  T* dx = dx_dev.get();
   if (C == 0 || outer * inner == 0) return;
   const unsigned grid = static_cast<unsigned>(C < cuda_reduce::max_grid ? C : cuda_reduce::max_grid);
   norms_cuda_detail::channel_norm_backward_kernel<<<grid, cuda_reduce::block_for(outer * inner), 0, be.stream>>>(
@@ -323,8 +364,14 @@ void channel_norm_backward(const cuda& be, const T* xhat, const T* g, const T* i
 
 // Running statistics (PyTorch): r_mean = (1-m) r_mean + m mean; r_var = (1-m) r_var + m var * count / (count - 1).
 template <class T>
-void running_stats_update(const cuda& be, const T* mean, const T* var, std::size_t C, std::size_t count, T momentum,
-                          T* running_mean, T* running_var) {
+void running_stats_update(const gpu& be, dcptr<T> mean_dev,
+                          dcptr<T> var_dev, std::size_t C, std::size_t count,
+                          T momentum,
+                          device_ptr<T> running_mean_dev, device_ptr<T> running_var_dev) {
+  const T* mean = mean_dev.get();
+  const T* var = var_dev.get();
+  T* running_mean = running_mean_dev.get();
+  T* running_var = running_var_dev.get();
   if (C == 0) return;
   const T unbias = T(count) / T(count - 1);
   constexpr unsigned block = norms_cuda_detail::elementwise_block;

@@ -4,6 +4,7 @@
 // depend on the element (decay, step size, sqrt(bc2)) are computed on the host exactly as the CPU does.
 #include <cmath>
 #include <cstddef>
+#include <type_traits>
 
 #include "cpdiff/backend/cuda/elementwise.cuh"
 #include "cpdiff/backend/cuda/policy.cuh"
@@ -67,8 +68,13 @@ struct swap_op {
 
 // AdamW (torch.optim.AdamW); see backend/cpu/optim.hpp for the update.
 template <class T>
-void adamw_update(const cuda& be, T* p, const T* g, T* m, T* v, std::size_t n, T lr, T beta1, T beta2, T eps,
+void adamw_update(const gpu& be, device_ptr<T> p_dev, dcptr<T> g_dev,
+                  device_ptr<T> m_dev, device_ptr<T> v_dev, std::size_t n, T lr, T beta1, T beta2, T eps,
                   T weight_decay, T bias_correction1, T bias_correction2) {
+  T* p = p_dev.get();
+  const T* g = g_dev.get();
+  T* m = m_dev.get();
+  T* v = v_dev.get();
   const T decay = T(1) - lr * weight_decay;
   const T step_size = lr / bias_correction1;
   const T bc2_sqrt = std::sqrt(bias_correction2);
@@ -79,8 +85,12 @@ void adamw_update(const cuda& be, T* p, const T* g, T* m, T* v, std::size_t n, T
 
 // SGD with momentum (torch.optim.SGD); buf may be null when momentum == 0.
 template <class T>
-void sgd_update(const cuda& be, T* p, const T* g, T* buf, std::size_t n, T lr, T momentum, T dampening,
+void sgd_update(const gpu& be, device_ptr<T> p_dev, dcptr<T> g_dev,
+                device_ptr<T> buf_dev, std::size_t n, T lr, T momentum, T dampening,
                 T weight_decay, bool nesterov, bool first_step) {
+  T* p = p_dev.get();
+  const T* g = g_dev.get();
+  T* buf = buf_dev.get();
   cuda_impl::launch_n(be, n,
                       cuda_impl::sgd_op<T>{p, buf, g, lr, momentum, T(1) - dampening, weight_decay, nesterov,
                                            first_step, momentum != T(0), weight_decay != T(0)});
@@ -88,13 +98,18 @@ void sgd_update(const cuda& be, T* p, const T* g, T* buf, std::size_t n, T lr, T
 
 // shadow = decay * shadow + (1 - decay) * p
 template <class T>
-void ema_update(const cuda& be, T* shadow, const T* p, std::size_t n, T decay) {
+void ema_update(const gpu& be, device_ptr<T> shadow_dev, dcptr<T> p_dev,
+                std::size_t n, T decay) {
+  T* shadow = shadow_dev.get();
+  const T* p = p_dev.get();
   cuda_impl::launch_n(be, n, cuda_impl::ema_op<T>{shadow, p, decay, T(1) - decay});
 }
 
 // Exchanges a[0, n) and b[0, n).
 template <class T>
-void swap_buffers(const cuda& be, T* a, T* b, std::size_t n) {
+void swap_buffers(const gpu& be, device_ptr<T> a_dev, device_ptr<T> b_dev, std::size_t n) {
+  T* a = a_dev.get();
+  T* b = b_dev.get();
   cuda_impl::launch_n(be, n, cuda_impl::swap_op<T>{a, b});
 }
 

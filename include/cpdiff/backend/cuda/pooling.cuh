@@ -4,6 +4,7 @@
 // Backward passes gather instead of scatter: one thread per input element sums the outputs whose
 // window holds it, so overlapping windows (stride < k) need no atomics and the sums are repeatable.
 #include <cstddef>
+#include <type_traits>
 
 #include "cpdiff/backend/conv_geometry.hpp"
 #include "cpdiff/backend/cuda/policy.cuh"
@@ -88,7 +89,10 @@ __global__ void global_avg_pool_backward_kernel(std::size_t rows, std::size_t le
 
 // y [planes, out_h, out_w] = mean of x [planes, in_h, in_w] over each k_h x k_w window
 template <class T>
-void avg_pool2d_forward(const cuda& be, const pool2d_geometry& g, const T* x, T* y) {
+void avg_pool2d_forward(const gpu& be, const pool2d_geometry& g, dcptr<T> x_dev,
+                        device_ptr<T> y_dev) {
+  const T* x = x_dev.get();
+  T* y = y_dev.get();
   const std::size_t total = g.planes * g.out_h * g.out_w;
   if (total == 0) return;
   constexpr unsigned block = pooling_cuda_detail::block;
@@ -98,7 +102,10 @@ void avg_pool2d_forward(const cuda& be, const pool2d_geometry& g, const T* x, T*
 
 // dx [planes, in_h, in_w] = sum over the windows containing each position of dy / (k_h*k_w) (overwrites dx)
 template <class T>
-void avg_pool2d_backward(const cuda& be, const pool2d_geometry& g, const T* dy, T* dx) {
+void avg_pool2d_backward(const gpu& be, const pool2d_geometry& g, dcptr<T> dy_dev,
+                         device_ptr<T> dx_dev) {
+  const T* dy = dy_dev.get();
+  T* dx = dx_dev.get();
   const std::size_t total = g.planes * g.in_h * g.in_w;
   if (total == 0) return;
   constexpr unsigned block = pooling_cuda_detail::block;
@@ -109,7 +116,10 @@ void avg_pool2d_backward(const cuda& be, const pool2d_geometry& g, const T* dy, 
 
 // y [rows] = mean of x [rows, len] along len
 template <class T>
-void global_avg_pool_forward(const cuda& be, std::size_t rows, std::size_t len, const T* x, T* y) {
+void global_avg_pool_forward(const gpu& be, std::size_t rows, std::size_t len,
+                             dcptr<T> x_dev, device_ptr<T> y_dev) {
+  const T* x = x_dev.get();
+  T* y = y_dev.get();
   if (rows == 0 || len == 0) return;
   constexpr unsigned block = pooling_cuda_detail::block;  // block / 32 rows per block
   pooling_cuda_detail::global_avg_pool_forward_kernel<<<cuda_reduce::grid_for(rows * 32, block), block, 0,
@@ -119,7 +129,10 @@ void global_avg_pool_forward(const cuda& be, std::size_t rows, std::size_t len, 
 
 // dx [rows, len] = dy [rows] / len, broadcast along len (overwrites dx)
 template <class T>
-void global_avg_pool_backward(const cuda& be, std::size_t rows, std::size_t len, const T* dy, T* dx) {
+void global_avg_pool_backward(const gpu& be, std::size_t rows, std::size_t len,
+                              dcptr<T> dy_dev, device_ptr<T> dx_dev) {
+  const T* dy = dy_dev.get();
+  T* dx = dx_dev.get();
   const std::size_t total = rows * len;
   if (total == 0) return;
   constexpr unsigned block = pooling_cuda_detail::block;

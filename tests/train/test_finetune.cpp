@@ -1,4 +1,4 @@
-// Tests for cpdiff/lora/finetune.hpp and lora/task.hpp: a real pre-training + LoRA fine-tuning run on a
+// Tests for cpdiff/train/finetune.hpp and lora/task.hpp: a real pre-training + LoRA fine-tuning run on a
 // shifted Fashion-MNIST task, and the loop's contracts (frozen base, checkpoint hook, reproducibility,
 // NaN guard, progress lines, configuration errors) on small synthetic data.
 #include <catch2/catch.hpp>
@@ -13,9 +13,10 @@
 #include <sstream>
 #include <vector>
 
+#include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/data/fashion_mnist.hpp"
 #include "cpdiff/data/lora_collection.hpp"
-#include "cpdiff/lora/finetune.hpp"
+#include "cpdiff/train/finetune.hpp"
 
 using namespace cpdiff;
 
@@ -24,8 +25,8 @@ namespace {
 using small_mlp = models::lora_mlp<2, std::ratio<8>, 16>;
 
 // n random "images" whose label is decided by the mean brightness of the first 98 pixels (learnable).
-lora::labelled_images synthetic(std::size_t n, std::uint64_t seed) {
-  lora::labelled_images d;
+data::labelled_images synthetic(std::size_t n, std::uint64_t seed) {
+  data::labelled_images d;
   d.images.resize(n * 784);
   d.labels.resize(n);
   for (std::size_t k = 0; k < n; ++k) {
@@ -60,20 +61,20 @@ TEST_CASE("finetune: LoRA recovers a frozen base's accuracy on rotated Fashion-M
     return;
   }
   const auto t0 = std::chrono::steady_clock::now();
-  const lora::task clean{}, rotated = lora::task::of_style(data::style::rotate(90));
-  const auto clean_train = lora::make_split(fmnist("train"), clean, 6000);
-  const auto clean_test = lora::make_split(fmnist("t10k"), clean, 2000);
-  const auto rot_train = lora::make_split(fmnist("train"), rotated, 6000);
-  const auto rot_test = lora::make_split(fmnist("t10k"), rotated, 2000);
+  const data::task clean{}, rotated = data::task::of_style(data::style::rotate(90));
+  const auto clean_train = data::make_split(fmnist("train"), clean, 6000);
+  const auto clean_test = data::make_split(fmnist("t10k"), clean, 2000);
+  const auto rot_train = data::make_split(fmnist("train"), rotated, 6000);
+  const auto rot_test = data::make_split(fmnist("t10k"), rotated, 2000);
 
   models::lora_mlp<4, std::ratio<16>> model(2024);
-  const lora::train_result pre = lora::pretrain_base(model, clean_train, clean_test, {.epochs = 3, .seed = 1});
+  const train::train_result pre = train::pretrain_base(model, clean_train, clean_test, {.epochs = 3, .seed = 1});
   const double base_clean = model.accuracy(clean_test.images, clean_test.labels);
   const double base_shifted = model.accuracy(rot_test.images, rot_test.labels);
   const std::vector<float> base = model.base_weights();
 
-  const lora::finetune_config cfg{.epochs = 4, .lr = 3e-3, .seed = 7};
-  const lora::train_result ft = lora::finetune_lora(model, rot_train, rot_test, cfg);
+  const train::finetune_config cfg{.epochs = 4, .lr = 3e-3, .seed = 7};
+  const train::train_result ft = train::finetune_lora(model, rot_train, rot_test, cfg);
   const double lora_shifted = model.accuracy(rot_test.images, rot_test.labels);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
@@ -95,38 +96,38 @@ TEST_CASE("finetune: tasks relabel, subset and style the data", "[lora][finetune
   s.count = 4;
   s.images.assign(4 * 784, 0.25f);
   s.labels = {0, 1, 2, 3};
-  lora::task::label_map_type swap01 = lora::task::identity_map;
+  data::task::label_map_type swap01 = data::task::identity_map;
   std::swap(swap01[0], swap01[1]);
   swap01[2] = -1;  // drop class 2
-  const auto d = lora::make_split(s, lora::task::relabelled("swap01-no2", swap01));
+  const auto d = data::make_split(s, data::task::relabelled("swap01-no2", swap01));
   CHECK(d.labels == std::vector<std::int64_t>{1, 0, 3});
   CHECK(d.images.size() == 3 * 784);
-  const auto inv = lora::make_split(s, lora::task::of_style(data::style::invert()), 2);
+  const auto inv = data::make_split(s, data::task::of_style(data::style::invert()), 2);
   CHECK(inv.size() == 2);
   CHECK(inv.images[5] == 0.75f);
-  CHECK(lora::task::of_style(data::style::rotate(30)).name == "rotate(30)");
-  lora::task::label_map_type bad = lora::task::identity_map;
+  CHECK(data::task::of_style(data::style::rotate(30)).name == "rotate(30)");
+  data::task::label_map_type bad = data::task::identity_map;
   bad[4] = 10;
-  REQUIRE_THROWS_AS(lora::make_split(s, lora::task::relabelled("bad", bad)), config_error);
+  REQUIRE_THROWS_AS(data::make_split(s, data::task::relabelled("bad", bad)), config_error);
 }
 
 TEST_CASE("finetune: the last K steps go to the hook; runs are reproducible", "[lora][finetune]") {
   const auto train = synthetic(300, 1), test = synthetic(100, 2);
   small_mlp m(3);
-  lora::pretrain_base(m, train, test, {.epochs = 2, .batch_size = 64});
+  train::pretrain_base(m, train, test, {.epochs = 2, .batch_size = 64});
   CHECK(m.mode() == models::mlp_mode::finetune);
   for (float v : m.fc1().lora_B().span()) REQUIRE(v == 0.0f);
 
   data::lora_collection coll(data::lora_layout(m.adapter()));
   const std::size_t c = coll.add_condition("synthetic");
   std::vector<std::size_t> steps;
-  lora::finetune_config cfg{.epochs = 3, .batch_size = 64, .seed = 11, .collect_last = 6};
+  train::finetune_config cfg{.epochs = 3, .batch_size = 64, .seed = 11, .collect_last = 6};
   auto append = coll.appender(c);
   cfg.on_checkpoint = [&](std::size_t step, const lora::adapter& a) {
     steps.push_back(step);
     append(step, a);
   };
-  const auto r = lora::finetune_lora(m, train, test, cfg);
+  const auto r = train::finetune_lora(m, train, test, cfg);
   CHECK(r.steps == 15);  // 3 epochs of ceil(300 / 64) = 5 batches
   CHECK(r.checkpoints == 6);
   CHECK(steps == std::vector<std::size_t>{10, 11, 12, 13, 14, 15});
@@ -138,10 +139,10 @@ TEST_CASE("finetune: the last K steps go to the hook; runs are reproducible", "[
   small_mlp m2(3);
   m2.copy_base_from(m);
   cfg.collect_last = 0;
-  lora::finetune_lora(m2, train, test, cfg);
+  train::finetune_lora(m2, train, test, cfg);
   CHECK(m2.adapter() == m.adapter());
   cfg.seed = 12;
-  lora::finetune_lora(m2, train, test, cfg);
+  train::finetune_lora(m2, train, test, cfg);
   CHECK(m2.adapter().modules != m.adapter().modules);
 }
 
@@ -149,8 +150,8 @@ TEST_CASE("finetune: progress lines, NaN guard and configuration errors", "[lora
   const auto train = synthetic(200, 4), test = synthetic(50, 5);
   small_mlp m(6);
   std::ostringstream log;
-  lora::finetune_config cfg{.epochs = 2, .batch_size = 50, .evaluate_each_epoch = true, .log_every = 2, .log = &log};
-  const auto r = lora::finetune_lora(m, train, test, cfg);
+  train::finetune_config cfg{.epochs = 2, .batch_size = 50, .evaluate_each_epoch = true, .log_every = 2, .log = &log};
+  const auto r = train::finetune_lora(m, train, test, cfg);
   CHECK(r.epoch_test_accuracy.size() == 2);
   const std::string text = log.str();
   CHECK_THAT(text, Catch::Contains("finetune epoch 1/2 step 2/8 loss "));
@@ -159,32 +160,32 @@ TEST_CASE("finetune: progress lines, NaN guard and configuration errors", "[lora
   CHECK_THAT(text, Catch::Contains("finetune epoch 2/2 test acc "));
 
   // A NaN pixel in every image: ReLU hides it from the loss, the gradient check catches it.
-  lora::labelled_images bad = train;
+  data::labelled_images bad = train;
   for (std::size_t k = 0; k < bad.size(); ++k) bad.images[k * 784 + 3] = std::numeric_limits<float>::quiet_NaN();
   cfg.log = nullptr;
-  REQUIRE_THROWS_AS(lora::finetune_lora(m, bad, test, cfg), numeric_error);
-  REQUIRE_THROWS_WITH(lora::finetune_lora(m, bad, test, cfg),
+  REQUIRE_THROWS_AS(train::finetune_lora(m, bad, test, cfg), numeric_error);
+  REQUIRE_THROWS_WITH(train::finetune_lora(m, bad, test, cfg),
                       Catch::Contains("finetune") && Catch::Contains("gradient at step 1 of 8"));
   // A NaN logit makes the loss NaN.
   small_mlp broken(8);
   broken.fc2().bias().data()[0] = std::numeric_limits<float>::quiet_NaN();
-  REQUIRE_THROWS_WITH(lora::finetune_lora(broken, train, test, cfg),
+  REQUIRE_THROWS_WITH(train::finetune_lora(broken, train, test, cfg),
                       Catch::Contains("loss is nan at step 1 of 8"));
 
-  lora::finetune_config k = cfg;
+  train::finetune_config k = cfg;
   k.collect_last = 9;
   k.on_checkpoint = [](std::size_t, const lora::adapter&) {};
-  REQUIRE_THROWS_AS(lora::finetune_lora(m, train, test, k), config_error);
+  REQUIRE_THROWS_AS(train::finetune_lora(m, train, test, k), config_error);
   k.collect_last = 2;
   k.on_checkpoint = nullptr;
-  REQUIRE_THROWS_AS(lora::finetune_lora(m, train, test, k), config_error);
-  lora::finetune_config z = cfg;
+  REQUIRE_THROWS_AS(train::finetune_lora(m, train, test, k), config_error);
+  train::finetune_config z = cfg;
   z.batch_size = 0;
-  REQUIRE_THROWS_AS(lora::finetune_lora(m, train, test, z), config_error);
-  lora::labelled_images wrong = train;
+  REQUIRE_THROWS_AS(train::finetune_lora(m, train, test, z), config_error);
+  data::labelled_images wrong = train;
   wrong.labels[0] = 10;
-  REQUIRE_THROWS_AS(lora::finetune_lora(m, wrong, test, cfg), shape_error);
+  REQUIRE_THROWS_AS(train::finetune_lora(m, wrong, test, cfg), shape_error);
   wrong = train;
   wrong.images.pop_back();
-  REQUIRE_THROWS_AS(lora::pretrain_base(m, wrong, test), shape_error);
+  REQUIRE_THROWS_AS(train::pretrain_base(m, wrong, test), shape_error);
 }

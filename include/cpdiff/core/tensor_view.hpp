@@ -1,13 +1,14 @@
 #pragma once
 // tensor_view<T, Space>: a non-owning, contiguous, row-major view (pointer + shape).
-// The memory space is part of the type: a host view cannot be passed where a device view is expected.
+// The memory space is part of the type: a host view cannot be passed where a device view is expected,
+// and a device view's data() is a device_ptr<T> (core/memory_space.hpp), never a host T*.
 // T may be const (read-only view); a view of T converts to a view of const T.
 #include <cstddef>
 #include <span>
 #include <type_traits>
 
-#include "cpdiff/backend/policy.hpp"
 #include "cpdiff/core/error.hpp"
+#include "cpdiff/core/memory_space.hpp"
 #include "cpdiff/core/shape.hpp"
 
 namespace cpdiff {
@@ -17,14 +18,15 @@ class tensor_view {
  public:
   using value_type = std::remove_const_t<T>;
   using memory_space = Space;
+  using pointer = space_pointer_t<T, Space>;  // T* on the host, device_ptr<T> on a device
 
   constexpr tensor_view() = default;
-  constexpr tensor_view(T* data, shape s) : data_(data), shape_(s) {}
+  constexpr tensor_view(pointer data, shape s) : data_(data), shape_(s) {}
   // view<T> -> view<const T>
   template <class U, class = std::enable_if_t<std::is_same_v<const U, T> && !std::is_same_v<U, T>>>
   constexpr tensor_view(const tensor_view<U, Space>& v) : data_(v.data()), shape_(v.shape()) {}
 
-  constexpr T* data() const { return data_; }
+  constexpr pointer data() const { return data_; }
   constexpr const cpdiff::shape& shape() const { return shape_; }
   constexpr std::size_t size() const { return shape_.size(); }
   constexpr std::size_t rank() const { return shape_.rank(); }
@@ -44,6 +46,12 @@ class tensor_view {
     cpdiff::shape s = shape_;
     s[0] = end - begin;
     return {data_ + begin * shape_.inner_size(), s};
+  }
+  // Elements [offset, offset + count) of the flat buffer, as a 1-D view (e.g. one parameter's range).
+  tensor_view range(std::size_t offset, std::size_t count) const {
+    CPDIFF_CHECK(offset <= size() && count <= size() - offset, shape_error, "tensor_view::range", "elements [",
+                 offset, ", ", offset + count, ") out of range for ", shape_, " (", size(), " elements)");
+    return {data_ + offset, cpdiff::shape{count}};
   }
   // Row i of dimension 0, with that dimension dropped.
   tensor_view operator[](std::size_t i) const {
@@ -74,7 +82,7 @@ class tensor_view {
   }
 
  private:
-  T* data_ = nullptr;
+  pointer data_ = nullptr;
   cpdiff::shape shape_;
 };
 
@@ -94,6 +102,11 @@ template <class V>
 void expect_dim(const V& v, std::size_t i, std::size_t n, const char* where, const char* what) {
   CPDIFF_CHECK(v.rank() > i && v.dim(i) == n, shape_error, where, what, ": expected dimension ", i, " = ", n,
                ", got shape ", v.shape());
+}
+// At the top of every backward: "nn::linear::backward: called before forward" (never a shape mismatch
+// against the empty cache).
+inline void expect_forward_ran(bool ran, const char* where) {
+  CPDIFF_CHECK(ran, shape_error, where, "called before forward (nothing cached to differentiate)");
 }
 template <class V>
 void expect_nonempty(const V& v, const char* where, const char* what) {

@@ -1,10 +1,10 @@
 #pragma once
 // The training loops of the LoRA experiments, as library functions (SPEC.md step 1, "Collect"):
 //   models::lora_mlp<4, std::ratio<16>> model(seed);
-//   lora::pretrain_base(model, clean_train, clean_test, {.epochs = 3});          // base trainable, LoRA off
-//   lora::finetune_config cfg{.epochs = 10, .collect_last = 64};
+//   train::pretrain_base(model, clean_train, clean_test, {.epochs = 3});          // base trainable, LoRA off
+//   train::finetune_config cfg{.epochs = 10, .collect_last = 64};
 //   cfg.on_checkpoint = collection.appender(collection.add_condition(t.name));
-//   lora::train_result r = lora::finetune_lora(model, task_train, task_test, cfg);   // base frozen
+//   train::train_result r = train::finetune_lora(model, task_train, task_test, cfg);   // base frozen
 // Both run mini-batch AdamW with cross-entropy: batches shuffled each epoch by a Philox permutation,
 // rate = linear warm-up over ceil(warmup_ratio * total) steps then cosine to 0 (optim::cosine_warmup_lr).
 // finetune_lora starts from a fresh PEFT-initialised LoRA (reset_lora) unless told otherwise, uses LoRA
@@ -32,13 +32,13 @@
 #include "cpdiff/core/error.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/lora/adapter.hpp"
-#include "cpdiff/lora/task.hpp"
+#include "cpdiff/data/tasks.hpp"
 #include "cpdiff/models/lora_mlp.hpp"
 #include "cpdiff/nn/losses.hpp"
 #include "cpdiff/optim/adamw.hpp"
 #include "cpdiff/optim/lr_schedule.hpp"
 
-namespace cpdiff::lora {
+namespace cpdiff::train {
 
 // What the loops need from a classifier (models::lora_mlp is one).
 template <class M>
@@ -53,7 +53,7 @@ concept lora_classifier = requires(M& m, const M& cm, std::uint64_t s, double p,
   m.set_training(b);
   m.forward(x);
   m.backward(x);
-  { cm.adapter() } -> std::convertible_to<adapter>;
+  { cm.adapter() } -> std::convertible_to<lora::adapter>;
   { m.accuracy(img, lab) } -> std::convertible_to<double>;
   { M::inputs } -> std::convertible_to<std::size_t>;
   { M::classes } -> std::convertible_to<std::size_t>;
@@ -81,7 +81,7 @@ struct finetune_config {
   std::uint64_t seed = 0;     // LoRA init, shuffling, dropout
   bool reset_lora = true;     // start from a fresh LoRA (A from the seed, B = 0)
   std::size_t collect_last = 0;  // K: call on_checkpoint after each of the last K steps
-  std::function<void(std::size_t step, const adapter&)> on_checkpoint{};  // step counts from 1
+  std::function<void(std::size_t step, const lora::adapter&)> on_checkpoint{};  // step counts from 1
   bool evaluate_each_epoch = false;
   std::size_t log_every = 100;
   std::ostream* log = nullptr;
@@ -97,7 +97,7 @@ struct train_result {
   double seconds = 0;
 };
 
-namespace detail {
+namespace finetune_detail {
 
 // A 64-bit key for one purpose of a run (init, shuffle, dropout), so the purposes draw independent streams.
 inline std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t purpose) {
@@ -133,7 +133,7 @@ inline std::size_t total_steps(std::size_t n, const loop_settings& s) {
 }
 
 template <class M>
-void check_data(const labelled_images& d, const char* where, const char* which) {
+void check_data(const data::labelled_images& d, const char* where, const char* which) {
   CPDIFF_CHECK(d.images.size() == d.labels.size() * M::inputs, shape_error, where, which, " split: ", d.images.size(),
                " pixel values for ", d.labels.size(), " labels (expected ", M::inputs, " per image)");
   for (std::size_t i = 0; i < d.labels.size(); ++i)
@@ -143,7 +143,7 @@ void check_data(const labelled_images& d, const char* where, const char* which) 
 
 // The loop both entry points share. on_step(step) runs after each optimiser step (step from 1).
 template <class M, class OnStep>
-train_result train_loop(M& m, const labelled_images& train, const labelled_images& test, const loop_settings& s,
+train_result train_loop(M& m, const data::labelled_images& train, const data::labelled_images& test, const loop_settings& s,
                         OnStep&& on_step) {
   using T = typename M::value_type;
   using B = typename M::backend_type;
@@ -259,7 +259,7 @@ inline void check_loop(const loop_settings& s, std::size_t n, const char* where)
 
 // The loop settings of a pretrain_config or finetune_config, after checking the data and the settings.
 template <class M, class Config>
-loop_settings checked_settings(const labelled_images& train, const labelled_images& test, const Config& c,
+loop_settings checked_settings(const data::labelled_images& train, const data::labelled_images& test, const Config& c,
                                const char* what, const char* where) {
   check_data<M>(train, where, "training");
   check_data<M>(test, where, "test");
@@ -269,20 +269,20 @@ loop_settings checked_settings(const labelled_images& train, const labelled_imag
   return s;
 }
 
-}  // namespace detail
+}  // namespace finetune_detail
 
 // Trains the base (weights and biases of every layer) on `train`, the LoRA path off (B = 0); evaluates on
 // `test` (may be empty). Leaves the model in finetune mode (base frozen) with a fresh LoRA.
 template <lora_classifier M>
-train_result pretrain_base(M& m, const labelled_images& train, const labelled_images& test,
+train_result pretrain_base(M& m, const data::labelled_images& train, const data::labelled_images& test,
                            const pretrain_config& c = {}) {
-  constexpr const char* where = "lora::pretrain_base";
-  const detail::loop_settings s = detail::checked_settings<M>(train, test, c, "pretrain", where);
-  m.reset_lora(detail::derive_seed(c.seed, 1));
+  constexpr const char* where = "train::pretrain_base";
+  const finetune_detail::loop_settings s = finetune_detail::checked_settings<M>(train, test, c, "pretrain", where);
+  m.reset_lora(finetune_detail::derive_seed(c.seed, 1));
   m.set_mode(models::mlp_mode::pretrain);
   train_result r;
   try {
-    r = detail::train_loop(m, train, test, s, [](std::size_t) {});
+    r = finetune_detail::train_loop(m, train, test, s, [](std::size_t) {});
   } catch (...) {
     m.set_mode(models::mlp_mode::finetune);
     throw;
@@ -293,22 +293,22 @@ train_result pretrain_base(M& m, const labelled_images& train, const labelled_im
 
 // LoRA fine-tuning of a frozen base on one task; see the top of this file.
 template <lora_classifier M>
-train_result finetune_lora(M& m, const labelled_images& train, const labelled_images& test,
+train_result finetune_lora(M& m, const data::labelled_images& train, const data::labelled_images& test,
                            const finetune_config& c = {}) {
-  constexpr const char* where = "lora::finetune_lora";
-  const detail::loop_settings s = detail::checked_settings<M>(train, test, c, "finetune", where);
-  const std::size_t total = detail::total_steps(train.size(), s);
+  constexpr const char* where = "train::finetune_lora";
+  const finetune_detail::loop_settings s = finetune_detail::checked_settings<M>(train, test, c, "finetune", where);
+  const std::size_t total = finetune_detail::total_steps(train.size(), s);
   CPDIFF_CHECK(c.collect_last <= total, config_error, where, "collect_last (", c.collect_last,
                ") exceeds the run's ", total, " optimiser steps (", c.epochs, " epochs of ", train.size(),
                " examples in batches of ", c.batch_size, ")");
   CPDIFF_CHECK(c.collect_last == 0 || c.on_checkpoint, config_error, where, "collect_last is ", c.collect_last,
                " but on_checkpoint is not set");
-  if (c.reset_lora) m.reset_lora(detail::derive_seed(c.seed, 1));
+  if (c.reset_lora) m.reset_lora(finetune_detail::derive_seed(c.seed, 1));
   m.set_mode(models::mlp_mode::finetune);
   m.set_lora_dropout(c.lora_dropout);
-  m.reseed_dropout(detail::derive_seed(c.seed, 3));
+  m.reseed_dropout(finetune_detail::derive_seed(c.seed, 3));
   std::size_t calls = 0;
-  train_result r = detail::train_loop(m, train, test, s, [&](std::size_t step) {
+  train_result r = finetune_detail::train_loop(m, train, test, s, [&](std::size_t step) {
     if (step + c.collect_last > total) {  // one of the last K steps
       c.on_checkpoint(step, m.adapter());
       ++calls;
@@ -318,4 +318,4 @@ train_result finetune_lora(M& m, const labelled_images& train, const labelled_im
   return r;
 }
 
-}  // namespace cpdiff::lora
+}  // namespace cpdiff::train

@@ -6,8 +6,8 @@
 //       class. A permutation relabels; dropping gives a class subset; mapping several classes to one
 //       label groups them (the head then simply never needs the unused outputs).
 // Accuracy is always measured on the 10-way head against the mapped labels.
-//   lora::task t = lora::task::of_style(data::style::invert());
-//   lora::labelled_images train = lora::make_split(data::load_fashion_mnist(dir, "train", 5000), t);
+//   data::task t = data::task::of_style(data::style::invert());
+//   data::labelled_images train = data::make_split(data::load_fashion_mnist(dir, "train", 5000), t);
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -19,7 +19,7 @@
 #include "cpdiff/data/fashion_mnist.hpp"
 #include "cpdiff/data/image_styles.hpp"
 
-namespace cpdiff::lora {
+namespace cpdiff::data {
 
 // Images with integer class labels: one split of one task.
 struct labelled_images {
@@ -45,19 +45,19 @@ struct task {
 
   void validate() const {
     for (std::size_t c = 0; c < classes; ++c)
-      CPDIFF_CHECK(label_map[c] >= -1 && label_map[c] < int(classes), config_error, "lora::task", "task '", name,
+      CPDIFF_CHECK(label_map[c] >= -1 && label_map[c] < int(classes), config_error, "data::task", "task '", name,
                    "': label_map[", c, "] = ", label_map[c], " is not a label in [0, 10) or -1 (drop)");
   }
 };
 
 // The task's examples among the first images of `split`: styled images and mapped labels, classes mapped
 // to -1 left out, at most max_count examples.
-inline labelled_images make_split(const data::fashion_mnist_split& split, const task& t,
+inline labelled_images make_split(const fashion_mnist_split& split, const task& t,
                                   std::size_t max_count = std::numeric_limits<std::size_t>::max()) {
   t.validate();
   constexpr std::size_t P = data::fashion_mnist_pixels;
   CPDIFF_CHECK(split.images.size() == split.count * P && split.labels.size() == split.count, shape_error,
-               "lora::make_split", "split holds ", split.images.size(), " pixels and ", split.labels.size(),
+               "data::make_split", "split holds ", split.images.size(), " pixels and ", split.labels.size(),
                " labels for ", split.count, " images");
   labelled_images out;
   std::vector<float> kept;
@@ -72,4 +72,4 @@ inline labelled_images make_split(const data::fashion_mnist_split& split, const 
   return out;
 }
 
-}  // namespace cpdiff::lora
+}  // namespace cpdiff::data
