@@ -5,7 +5,7 @@
 # Meant to finish in under 8 minutes.
 #
 # Usage: bash benchmarks/gpu_check.sh [build-dir]      (results also land in $OUT when that is set)
-#   CPDIFF_GPU_KIT=dir   skip the build: dir holds cpdiff_test_cuda_*, cpdiff_bench_gpu and, in dir/lib, the
+#   CPDIFF_GPU_KIT=dir   skip the build: dir holds cpdiff_test_cuda, cpdiff_bench_gpu and, in dir/lib, the
 #                        shared libraries they need beyond the CUDA toolkit's (see benchmarks/gpu_kit.sh, which
 #                        makes such a kit on a machine with nvcc but no GPU: a GPU machine then needs no
 #                        Eigen, Catch2 or Google Benchmark).
@@ -35,7 +35,7 @@ else
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCPDIFF_ENABLE_CUDA=ON \
         -DCMAKE_CUDA_ARCHITECTURES="${arch:-90}" -DCPDIFF_BUILD_EXAMPLES=ON > "$out/configure.log" 2>&1 ||
     { tail -30 "$out/configure.log"; exit 1; }
-  targets=$(cd "$root/tests/cuda" && ls test_*.cu | sed 's/^test_\(.*\)\.cu$/cpdiff_test_cuda_\1/')
+  targets=cpdiff_test_cuda  # every tests/cuda/test_*.cu, one program (tests/CMakeLists.txt)
   [[ -n "${CPDIFF_GPU_EXAMPLE:-}" ]] && targets="$targets cpdiff_cond_pdiff_fashion_cuda"
   cmake --build "$build" -j "$(nproc)" --target $targets cpdiff_bench_gpu cpdiff_bench_models > "$out/build.log" 2>&1 ||
     { grep -m 20 -E "error" "$out/build.log"; exit 1; }
@@ -43,11 +43,12 @@ else
 fi
 
 status=0
-for t in "$tests_dir"/cpdiff_test_cuda_*; do
-  name=$(basename "$t")
+for file in "$root"/tests/cuda/test_*.cu; do
+  name=$(basename "$file" .cu)  # one run per test file, by Catch's filename tag
+  t=$tests_dir/cpdiff_test_cuda
   echo "== GPU test $name"
   start=$(date +%s%N)
-  "$t" --durations yes > "$out/$name.log" 2>&1
+  "$t" -# -w NoTests "[#$name]" --durations yes > "$out/$name.log" 2>&1
   rc=$?
   grep -E "^[0-9.]+ s: " "$out/$name.log" | sort -rn | head -5
   tail -4 "$out/$name.log"
@@ -82,7 +83,7 @@ fi
 
 if [[ "${CPDIFF_SANITIZE:-0}" == 1 ]] && command -v compute-sanitizer > /dev/null; then
   echo "== compute-sanitizer memcheck over the core GPU tests"
-  timeout 120 compute-sanitizer --tool memcheck --print-limit 20 "$tests_dir/cpdiff_test_cuda_cuda_core" \
+  timeout 120 compute-sanitizer --tool memcheck --print-limit 20 "$tests_dir/cpdiff_test_cuda" -# "[#test_cuda_core]" \
     > "$out/sanitizer.log" 2>&1
   echo "   rc $?"; tail -6 "$out/sanitizer.log"
 fi

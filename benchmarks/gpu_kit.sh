@@ -13,7 +13,7 @@ kit=${1:-$root/.gpukit}
 build=${2:-$root/build-gpukit}
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCPDIFF_ENABLE_CUDA=ON \
       -DCMAKE_CUDA_ARCHITECTURES=90 -DCPDIFF_MARCH=x86-64-v3 -DCPDIFF_BUILD_EXAMPLES=ON > /dev/null
-targets=$(cd "$root/tests/cuda" && ls test_*.cu | sed 's/^test_\(.*\)\.cu$/cpdiff_test_cuda_\1/')
+targets=cpdiff_test_cuda  # every tests/cuda/test_*.cu, one program (tests/CMakeLists.txt)
 cmake --build "$build" -j "$(nproc)" --target $targets cpdiff_bench_gpu cpdiff_bench_models \
   cpdiff_cond_pdiff_fashion_cuda cpdiff_cond_pdiff_fashion
 rm -rf "$kit"; mkdir -p "$kit/lib"

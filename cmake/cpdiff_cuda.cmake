@@ -20,16 +20,10 @@ if(NOT CPDIFF_ENABLE_CUDA STREQUAL "OFF")
 endif()
 message(STATUS "cpdiff: CUDA backend builds: ${CPDIFF_HAS_CUDA}")
 
-# cpdiff_cuda_program(<target>): the compile options and libraries every CUDA program here (tests,
-# benchmarks, examples) needs. Eigen's headers under nvcc: constexpr calls across host/device and its
-# __host__ __device__ defaulted members (diagnostic 20012) and its nvcc-only pragmas are noise; OpenMP reaches
-# the CPU code through -Xcompiler. C++20 by flag: CMake 3.25 knows no CUDA_STANDARD above 17 for nvcc.
-# EIGEN_NO_CUDA: no cpdiff kernel uses Eigen in device code, so Eigen may treat a .cu file as host code. Without
-# the define Eigen sees nvcc (EIGEN_GPUCC) and turns its SIMD off in the host code too: the example's CPU stages
-# compiled in a .cu pretrained at 361-392 steps/s on this 2-core machine, with the define at 1563, from g++ at 1878.
+# cpdiff_cuda_program(<target>): a CUDA program of this project (tests, benchmarks, examples): the installed
+# cpdiff_cuda_target() plus this project's architecture flags.
+include(${CMAKE_CURRENT_LIST_DIR}/cpdiff_cuda_target.cmake)
 function(cpdiff_cuda_program target)
-  target_compile_definitions(${target} PRIVATE EIGEN_NO_CUDA)
-  target_compile_options(${target} PRIVATE
-    $<$<COMPILE_LANGUAGE:CUDA>:-std=c++20 --expt-relaxed-constexpr -diag-suppress=20012 -Xcompiler=-fopenmp,-Wno-unknown-pragmas>)
-  target_link_libraries(${target} PRIVATE cpdiff::cpdiff cpdiff_build_flags CUDA::cudart CUDA::cublas)
+  cpdiff_cuda_target(${target})
+  target_link_libraries(${target} PRIVATE cpdiff_build_flags)
 endfunction()

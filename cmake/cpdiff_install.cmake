@@ -8,4 +8,5 @@ configure_package_config_file(cmake/cpdiffConfig.cmake.in ${PROJECT_BINARY_DIR}/
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/cpdiffConfigVersion.cmake COMPATIBILITY SameMinorVersion
                                  ARCH_INDEPENDENT)
 install(FILES ${PROJECT_BINARY_DIR}/cpdiffConfig.cmake ${PROJECT_BINARY_DIR}/cpdiffConfigVersion.cmake
+              ${PROJECT_SOURCE_DIR}/cmake/cpdiff_cuda_target.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/cpdiff)

@@ -16,3 +16,11 @@ cmake --install "$build" --prefix "$build/_install" > /dev/null
 cmake -S "$root/tests/consumer" -B "$build/_consumer" -G Ninja -DCMAKE_PREFIX_PATH="$build/_install"
 cmake --build "$build/_consumer"
 "$build/_consumer/cpdiff_consumer"
+# The CUDA consumer (cpdiff_cuda_target() from the installed package), where nvcc is: built, and run (it says
+# so when there is no GPU to run it on).
+if [[ -x /usr/local/cuda/bin/nvcc ]] || command -v nvcc > /dev/null; then
+  cmake -S "$root/tests/consumer_cuda" -B "$build/_consumer_cuda" -G Ninja -DCMAKE_PREFIX_PATH="$build/_install" \
+        -DCMAKE_CUDA_COMPILER="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)" -DCMAKE_CUDA_ARCHITECTURES=90
+  cmake --build "$build/_consumer_cuda"
+  "$build/_consumer_cuda/cpdiff_consumer_cuda"
+fi
