@@ -122,3 +122,13 @@ TEST_CASE("gradcheck catches a backward that writes a frozen entry's gradient", 
   l.touch_frozen = true;
   testing::gradcheck(l, ps, {3});
 }
+
+TEST_CASE("decode checks its latent before it reshapes, naming the model's shape", "[nn][contract][models]") {
+  models::pdiff_autoencoder<models::pdiff_small> ae(300, 1);
+  const shape ls = ae.latent_shape();
+  tensor<float, cpu> z({2, ls[0], ls[1] + 1});
+  ops::fill(cpu{}, z.view(), 0.f);
+  REQUIRE_THROWS_AS(ae.decode(z.cview()), shape_error);
+  REQUIRE_THROWS_WITH(ae.decode(z.cview()), Catch::Contains("models::pdiff_autoencoder::decode") &&
+                                                Catch::Contains("n = 300"));
+}

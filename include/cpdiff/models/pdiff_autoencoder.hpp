@@ -153,9 +153,12 @@ class pdiff_autoencoder {
   cview encode(cview x) { return encoder_.forward(pad(x)); }
   // z [N, C, L] -> x [N, n].
   cview decode(cview z) {
-    expect_rank(z, 3, "models::pdiff_autoencoder::decode", "latent [N, C, L]");
-    expect_shape(z.slice(0, std::min<std::size_t>(1, z.dim(0))).reshape(latent_shape()), latent_shape(),
-                 "models::pdiff_autoencoder::decode", "latent [C, L] of one sample");
+    constexpr const char* where = "models::pdiff_autoencoder::decode";
+    expect_rank(z, 3, where, "latent [N, C, L]");
+    CPDIFF_CHECK(z.dim(1) == latent_channels && z.dim(2) == latent_length(), shape_error, where,
+                 "latent [N, C, L]: expected [*, ", latent_channels, ", ", latent_length(), "] (this model's, n = ", n_,
+                 "), got ", z.shape());
+    expect_nonempty(z, where, "latent [N, C, L]");
     return crop(decoder_.forward(z));
   }
 
