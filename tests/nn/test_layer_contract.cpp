@@ -132,3 +132,33 @@ TEST_CASE("decode checks its latent before it reshapes, naming the model's shape
   REQUIRE_THROWS_WITH(ae.decode(z.cview()), Catch::Contains("models::pdiff_autoencoder::decode") &&
                                                 Catch::Contains("n = 300"));
 }
+
+TEST_CASE("errors inside a model name the member, as its parameters are named", "[nn][contract][models]") {
+  parameter_store<float, cpu> ps;
+  rng g{2};
+  tensor<float, cpu> x({2, 5}), dy({2, 3});
+  SECTION("sequential names the index of the member that threw") {
+    nn::sequential<nn::linear<4, 8>, nn::relu<>, nn::linear<8, 3>> mlp(ps, "mlp", g);
+    REQUIRE_THROWS_WITH(mlp.forward(x.cview()), Catch::StartsWith("cpdiff: mlp.0: nn::linear::forward"));
+    REQUIRE_THROWS_WITH(mlp.backward(dy.cview()), Catch::StartsWith("cpdiff: mlp.2: nn::linear::backward") &&
+                                                      Catch::Contains("called before forward"));
+    try {
+      mlp.backward(dy.cview());
+    } catch (const shape_error& e) {  // the type is kept: the name is added to the error as it passes
+      CHECK(e.member() == "mlp.2");
+    }
+  }
+  SECTION("nested sequentials keep the innermost, whole name") {
+    nn::sequential<nn::sequential<nn::linear<4, 8>, nn::relu<>>, nn::linear<8, 3>> enc(ps, "encoder", g);
+    REQUIRE_THROWS_WITH(enc.forward(x.cview()), Catch::StartsWith("cpdiff: encoder.0.0: nn::linear::forward"));
+  }
+  SECTION("a model's own members: lora_mlp's fc2 before forward") {
+    models::lora_mlp<2, std::ratio<4>, 16> net(3);
+    tensor<float, cpu> dlogits({2, 10});
+    REQUIRE_THROWS_WITH(net.backward(dlogits.cview()), Catch::StartsWith("cpdiff: fc2: "));
+  }
+  SECTION("an error raised outside any member is unchanged") {
+    nn::linear<4, 8> fc(ps, "fc", g);
+    REQUIRE_THROWS_WITH(fc.forward(x.cview()), Catch::StartsWith("cpdiff: nn::linear::forward"));
+  }
+}

@@ -4,12 +4,31 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace cpdiff {
 
-struct error : std::runtime_error {
-  using std::runtime_error::runtime_error;
+// Every cpdiff error. An error raised inside a model's member also says which member, named as its
+// parameters are ("encoder.3.4", PyTorch's module path): sequential and the models call at_member() as the
+// error passes out, and the innermost name (the most exact one) is kept.
+//   "cpdiff: nn::conv1d::forward: ..."  ->  "cpdiff: encoder.3.4: nn::conv1d::forward: ..."
+class error : public std::runtime_error {
+ public:
+  explicit error(const std::string& what) : std::runtime_error(what), what_(what) {}
+  const char* what() const noexcept override { return what_.c_str(); }
+  // The member the error was raised in, or "" when it was raised outside any named member.
+  const std::string& member() const noexcept { return member_; }
+  void at_member(std::string_view path) {
+    if (!member_.empty() || path.empty()) return;
+    member_ = path;
+    constexpr std::string_view tag = "cpdiff: ";
+    const std::size_t at = what_.starts_with(tag) ? tag.size() : 0;
+    what_.insert(at, member_ + ": ");
+  }
+
+ private:
+  std::string what_, member_;
 };
 // Wrong shapes, ranks or channel counts at a public entry point.
 struct shape_error : error {

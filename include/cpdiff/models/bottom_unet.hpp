@@ -153,7 +153,7 @@ class bottom_unet {
     encode_levels(std::make_index_sequence<D>{});
     // b [N, F] = bottom(flatten enc_{D-1}) + e_bot + P(cond)
     b_.resize({n_, f_});
-    copy(be_, bottom_.forward(enc_[D - 1].reshape({n_, f_})), b_.view());
+    copy(be_, nn::in_member("bottom", [&] { return bottom_.forward(enc_[D - 1].reshape({n_, f_})); }), b_.view());
     axpy(be_, T(1), e_bot_.cview(), b_.view());
     axpy(be_, T(1), proj_ ? proj_->forward(cond) : cond, b_.view());
     u_[D - 1] = act_.forward(b_.cview()).reshape({n_, bottom_channels, bottom_length(s_)});
@@ -188,7 +188,7 @@ class bottom_unet {
     dcond_.resize({n_, d_});
     copy(be_, proj_ ? proj_->backward(db) : db, dcond_.view());
     // d enc_{D-1} = bottom^T d b, then down the encoder with the skip gradients
-    cview d = bottom_.backward(db).reshape(enc_[D - 1].shape());
+    cview d = nn::in_member("bottom", [&] { return bottom_.backward(db); }).reshape(enc_[D - 1].shape());
     encode_levels_backward(d, std::make_index_sequence<D>{});
     // d e [N, Sp + F] = [d e_top | d e_bot], d e_bot = d b
     de_.resize({n_, sp_ + f_});

@@ -127,10 +127,10 @@ class mlp_denoiser {
     cview e = time_.forward(t);  // [N, W]
     // h0 [N, W] = in(x) + e(t)
     h0_.resize({n, W});
-    copy(be_, in_.forward(x_.cview()), h0_.view());
+    copy(be_, nn::in_member("in", [&] { return in_.forward(x_.cview()); }), h0_.view());
     axpy(be_, T(1), e, h0_.view());
     cview h = blocks_.forward(h0_.cview());
-    return out_.forward(act_.forward(h)).reshape(z.shape());
+    return nn::in_member("out", [&] { return out_.forward(act_.forward(h)); }).reshape(z.shape());
   }
 
   // d eps_hat [N, latent...] -> parameter gradients; returns d cond [N, D].
@@ -138,9 +138,9 @@ class mlp_denoiser {
     constexpr const char* where = "models::mlp_denoiser::backward";
     CPDIFF_CHECK(n_ > 0, shape_error, where, "backward called before forward");
     expect_shape(deps, z_shape_, where, "d(eps_hat)");
-    cview dh = blocks_.backward(act_.backward(out_.backward(deps.reshape({n_, s_}))));  // d h0 [N, W]
+    cview dh = blocks_.backward(act_.backward(nn::in_member("out", [&] { return out_.backward(deps.reshape({n_, s_})); })));  // d h0 [N, W]
     time_.backward(dh);                                                                 // d e = d h0
-    cview dx = in_.backward(dh);                                                        // [N, S + D]
+    cview dx = nn::in_member("in", [&] { return in_.backward(dh); });                                                        // [N, S + D]
     dcond_.resize({n_, d_});
     copy_rows(be_, dx.data() + s_, s_ + d_, dcond_.data(), d_, n_, d_);
     return dcond_.cview();

@@ -92,7 +92,7 @@ class pdiff_unet {
     cview dec2 = plus(dec2_.forward(with_time(dec1, in_[5])), enc2, skip_[1]);
     cview dec3 = plus(dec3_.forward(with_time(dec2, in_[6])), enc1, skip_[2]);
     cview dec4 = dec4_.forward(with_time(dec3, in_[7]));  // [N, 1, S]
-    return out_.forward(dec4.reshape({n, s_})).reshape(z.shape());
+    return nn::in_member("out", [&] { return out_.forward(dec4.reshape({n, s_})); }).reshape(z.shape());
   }
 
   // d eps_hat [N, C, L] -> parameter gradients; returns d cond [N, D] (for a jointly trained condition encoder).
@@ -101,7 +101,7 @@ class pdiff_unet {
     expect_shape(deps, z_shape_, where, "d(eps_hat)");
     de_.resize({n_, s_});
     fill(be_, de_.view(), T(0));
-    cview d = out_.backward(deps.reshape({n_, lat_})).reshape({n_, 1, s_});  // d dec4
+    cview d = nn::in_member("out", [&] { return out_.backward(deps.reshape({n_, lat_})); }).reshape({n_, 1, s_});  // d dec4
     d = through_time(dec4_.backward(d));                                    // d dec3
     const cview d_enc1_skip = d;
     d = through_time(dec3_.backward(d));  // d dec2

@@ -202,7 +202,7 @@ class style_autoencoder {
     const std::size_t n = drecon.dim(0);
     // d out [N, 1, Lp]: zeros in the padded tail
     cview d = decoder_.backward(pad_rows(be_, drecon, n_, padded_size(), dpad_));  // d unflatten [N, c, m]
-    d = dec_fc_.backward(d.reshape({n, bottom_size(n_)}));              // d z~ [N, latent]
+    d = nn::in_member("decoder_fc", [&] { return dec_fc_.backward(d.reshape({n, bottom_size(n_)})); });              // d z~ [N, latent]
     if (skip_fc_) {  // d z~ += d(W z~) / d z~
       dskip_.resize(d.shape());
       copy(be_, d, dskip_.view());
@@ -214,7 +214,7 @@ class style_autoencoder {
     latent_mix_.backward(be_, d, dlatent_.view(), T(opt_.latent_noise));  // d z = (1 - b) d z~
     d = dlatent_.cview();
     if (opt_.tanh_latent) d = bound_.backward(d);
-    d = enc_fc_.backward(d);  // d flatten [N, c m]
+    d = nn::in_member("encoder_fc", [&] { return enc_fc_.backward(d); });  // d flatten [N, c m]
     encoder_.backward(d.reshape({n, bottom_channels, bottom_length(n_)}));
   }
 
@@ -236,13 +236,13 @@ class style_autoencoder {
   // [N, 1, Lp] -> z [N, latent]
   cview encode_padded(cview xp) {
     cview h = encoder_.forward(xp);  // [N, c_{D-1}, m]
-    cview z = enc_fc_.forward(h.reshape({xp.dim(0), bottom_size(n_)}));
+    cview z = nn::in_member("encoder_fc", [&] { return enc_fc_.forward(h.reshape({xp.dim(0), bottom_size(n_)})); });
     return opt_.tanh_latent ? bound_.forward(z) : z;
   }
   // z [N, latent] -> [N, n]
   cview decode_latent(cview z) {
     const std::size_t n = z.dim(0);
-    cview h = dec_fc_.forward(z).reshape({n, bottom_channels, bottom_length(n_)});
+    cview h = nn::in_member("decoder_fc", [&] { return dec_fc_.forward(z); }).reshape({n, bottom_channels, bottom_length(n_)});
     cview x = crop_rows(be_, decoder_.forward(h), n_, recon_);  // [N, 1, Lp] -> [N, n]
     if (skip_fc_) axpy(be_, T(1), skip_fc_->forward(z), recon_.view());
     return x;

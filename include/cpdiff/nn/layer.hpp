@@ -22,8 +22,11 @@
 // and nn::sequential checks adjacent members at compile time with them (layer_sizes below).
 #include <concepts>
 #include <cstddef>
+#include <string_view>
+#include <utility>
 
 #include "cpdiff/backend/policy.hpp"
+#include "cpdiff/core/error.hpp"
 #include "cpdiff/core/shape.hpp"
 #include "cpdiff/core/tensor_view.hpp"
 
@@ -53,6 +56,23 @@ struct layer_sizes<L> {
   static constexpr std::size_t in = L::in_size, out = L::out_size;
   static constexpr bool passes_through = false;
 };
+
+// in_member(name, f): f() run as the model's member `name` (its parameter prefix, "enc1", "out"): a
+// cpdiff::error raised inside says where, "cpdiff: out: nn::linear::forward: ...", unless a member nested
+// deeper (a sequential's index) has named itself already. `name` may be a function that builds the name,
+// called only when something throws (nothing else costs anything either).
+template <class Name, class F>
+decltype(auto) in_member(const Name& name, F&& f) {
+  try {
+    return std::forward<F>(f)();
+  } catch (error& e) {
+    if constexpr (std::invocable<const Name&>)
+      e.at_member(name());
+    else
+      e.at_member(std::string_view(name));
+    throw;
+  }
+}
 
 }  // namespace cpdiff::nn
 

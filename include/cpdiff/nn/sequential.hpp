@@ -3,7 +3,7 @@
 // Each member is named "<name>.<index>" as PyTorch names them, so state dicts line up.
 // A member with parameters is built from (store, name, rng); a parameter-free one from the store alone
 // (it takes the store's backend value, so every member's kernels run on the model's stream).
-// The whole chain satisfies the layer contract itself.
+// The whole chain satisfies the layer contract itself. An error raised in a member names it ("encoder.3").
 #include <cstddef>
 #include <string>
 #include <tuple>
@@ -99,11 +99,16 @@ class sequential {
   // streams taken) in layer order, so a model's initial weights depend only on the seed.
   template <std::size_t... I>
   sequential(parameter_store<value_type, backend_type>& ps, const std::string& name, rng& g, std::index_sequence<I...>)
-      : layers_{detail::make_member<Layers>(ps, name + "." + std::to_string(I), g)...} {}
+      : layers_{detail::make_member<Layers>(ps, name + "." + std::to_string(I), g)...}, name_(name) {}
 
+  // Member I's name ("encoder.3"), built only when an error passes through it.
+  template <std::size_t I, class F>
+  cview as_member(F&& f) {
+    return in_member([this] { return name_ + "." + std::to_string(I); }, std::forward<F>(f));
+  }
   template <std::size_t I>
   cview forward_from(cview x) {
-    cview y = std::get<I>(layers_).forward(x);
+    cview y = as_member<I>([&] { return std::get<I>(layers_).forward(x); });
     if constexpr (I + 1 < sizeof...(Layers))
       return forward_from<I + 1>(y);
     else
@@ -111,7 +116,7 @@ class sequential {
   }
   template <std::size_t I>
   cview backward_from(cview dy) {
-    cview dx = std::get<I>(layers_).backward(dy);
+    cview dx = as_member<I>([&] { return std::get<I>(layers_).backward(dy); });
     if constexpr (I > 0)
       return backward_from<I - 1>(dx);
     else
@@ -123,6 +128,7 @@ class sequential {
   }
 
   std::tuple<Layers...> layers_;
+  std::string name_;
 };
 
 // A chain's own sizes, so a sequential nested in another is checked too: the first sized member's input
