@@ -34,7 +34,7 @@
 #include <cpdiff/data/image_styles.hpp>
 #include <cpdiff/data/lora_collection.hpp>
 #include <cpdiff/train/finetune.hpp>
-#include <cpdiff/lora/peft.hpp>
+#include <cpdiff/io/peft.hpp>
 #include <cpdiff/data/tasks.hpp>
 #include <cpdiff/models/bottom_unet.hpp>
 #include <cpdiff/models/lora_mlp.hpp>

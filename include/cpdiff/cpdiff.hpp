@@ -69,8 +69,9 @@
 #include "cpdiff/train/diffusion_trainer.hpp"
 #include "cpdiff/train/finetune.hpp"
 
-#include "cpdiff/lora/adapter.hpp"
-#include "cpdiff/lora/peft.hpp"
+#include "cpdiff/io/lora_adapter.hpp"
+#include "cpdiff/nn/lora_transfer.hpp"
+#include "cpdiff/io/peft.hpp"
 #include "cpdiff/data/tasks.hpp"
 
 #include "cpdiff/data/fashion_mnist.hpp"

@@ -8,7 +8,7 @@
 
 #include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/io/npy.hpp"
-#include "cpdiff/lora/peft.hpp"
+#include "cpdiff/io/peft.hpp"
 #include "cpdiff/nn/lora_linear.hpp"
 #include "support/fixtures.hpp"
 

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "cpdiff/backend/cpu.hpp"
-#include "cpdiff/lora/adapter.hpp"
+#include "cpdiff/nn/lora_transfer.hpp"
 #include "cpdiff/nn/lora_linear.hpp"
 
 using namespace cpdiff;

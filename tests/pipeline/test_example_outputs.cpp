@@ -4,7 +4,7 @@
 // It asserts the pipeline's behaviour (the generated LoRAs do what LoRAs do), not the headline figures.
 #include <catch2/catch.hpp>
 
-#include <cpdiff/lora/peft.hpp>
+#include <cpdiff/io/peft.hpp>
 
 #include <filesystem>
 #include <fstream>

@@ -1,4 +1,4 @@
-// Tests for cpdiff/train/finetune.hpp and lora/task.hpp: a real pre-training + LoRA fine-tuning run on a
+// Tests for cpdiff/train/finetune.hpp and data/tasks.hpp: a real pre-training + LoRA fine-tuning run on a
 // shifted Fashion-MNIST task, and the loop's contracts (frozen base, checkpoint hook, reproducibility,
 // NaN guard, progress lines, configuration errors) on small synthetic data.
 #include <catch2/catch.hpp>

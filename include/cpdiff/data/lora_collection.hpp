@@ -41,7 +41,7 @@
 #include "cpdiff/io/atomic_file.hpp"
 #include "cpdiff/io/npy.hpp"
 #include "cpdiff/data/zscore.hpp"
-#include "cpdiff/lora/adapter.hpp"
+#include "cpdiff/io/lora_adapter.hpp"
 
 namespace cpdiff::data {
 

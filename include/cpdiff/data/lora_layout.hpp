@@ -16,7 +16,7 @@
 
 #include "cpdiff/core/error.hpp"
 #include "cpdiff/core/shape.hpp"
-#include "cpdiff/lora/adapter.hpp"
+#include "cpdiff/io/lora_adapter.hpp"
 
 namespace cpdiff::data {
 

@@ -22,7 +22,7 @@
 #include "cpdiff/core/error.hpp"
 #include "cpdiff/io/atomic_file.hpp"
 #include "cpdiff/io/safetensors.hpp"
-#include "cpdiff/lora/adapter.hpp"
+#include "cpdiff/io/lora_adapter.hpp"
 
 namespace cpdiff::lora {
 

@@ -25,7 +25,7 @@
 
 #include "cpdiff/backend/ops.hpp"
 #include "cpdiff/core/rng.hpp"
-#include "cpdiff/lora/adapter.hpp"
+#include "cpdiff/nn/lora_transfer.hpp"
 #include "cpdiff/nn/activation.hpp"
 #include "cpdiff/nn/linear.hpp"
 #include "cpdiff/nn/lora_linear.hpp"
@@ -109,13 +109,15 @@ class lora_mlp {
   cview forward(cview x) {
     CPDIFF_CHECK(x.rank() == 2 && x.dim(1) == inputs && x.dim(0) > 0, shape_error, "models::lora_mlp::forward",
                  "input: expected [N, 784] with N > 0, got shape ", x.shape());
-    return fc2_.forward(act_.forward(fc1_.forward(x)));
+    cview h = nn::in_member("fc1", [&] { return fc1_.forward(x); });
+    return nn::in_member("fc2", [&] { return fc2_.forward(act_.forward(h)); });
   }
   // dx [N, 784] from dlogits [N, 10]; adds the trainable parameters' gradients into the store.
   cview backward(cview dlogits) {
     CPDIFF_CHECK(dlogits.rank() == 2 && dlogits.dim(1) == classes, shape_error, "models::lora_mlp::backward",
                  "dlogits: expected [N, 10], got shape ", dlogits.shape());
-    return fc1_.backward(act_.backward(fc2_.backward(dlogits)));
+    cview dh = nn::in_member("fc2", [&] { return fc2_.backward(dlogits); });
+    return nn::in_member("fc1", [&] { return fc1_.backward(act_.backward(dh)); });
   }
 
   // The LoRA weights as an adapter with modules "fc1" (and "fc2" when the head is adapted).

@@ -31,7 +31,7 @@
 
 #include "cpdiff/core/error.hpp"
 #include "cpdiff/core/rng.hpp"
-#include "cpdiff/lora/adapter.hpp"
+#include "cpdiff/io/lora_adapter.hpp"
 #include "cpdiff/data/tasks.hpp"
 #include "cpdiff/models/lora_mlp.hpp"
 #include "cpdiff/nn/losses.hpp"
