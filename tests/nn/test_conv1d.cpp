@@ -42,22 +42,6 @@ direct_result direct_conv1d(const_view<double> x, const_view<double> w, const_vi
   return r;
 }
 
-template <class L>
-void check_fixture(const std::string& name) {
-  INFO("fixture " << name);
-  testing::fixture f(name);
-  REQUIRE(f.args()["in_channels"] == L::in_channels);
-  REQUIRE(f.args()["out_channels"] == L::out_channels);
-  REQUIRE(f.args()["kernel_size"] == L::kernel_size);
-  REQUIRE(f.args()["stride"] == L::stride);
-  REQUIRE(f.args()["padding"] == L::padding);
-  REQUIRE(f.args()["dilation"] == L::dilation);
-  parameter_store<double, cpu> ps;
-  rng g{3};
-  L conv(ps, "conv", g);
-  testing::check_weight_bias_parity(conv, ps, f, name);
-}
-
 }  // namespace
 
 TEST_CASE("conv1d: gradcheck over stride, padding and dilation", "[nn][conv1d]") {
@@ -91,13 +75,6 @@ TEST_CASE("conv1d: gradcheck over stride, padding and dilation", "[nn][conv1d]")
     nn::conv1d<2, 2, 3, double, cpu, 1, 1> c(ps, "c", g);
     testing::gradcheck(c, ps, {1, 2, 6});
   }
-}
-
-TEST_CASE("conv1d: matches PyTorch (forward and every gradient)", "[nn][conv1d][fixture]") {
-  check_fixture<nn::conv1d<2, 3, 3, double, cpu, 1, 1, 1>>("conv1d_k3_s1_p1");
-  check_fixture<nn::conv1d<2, 3, 3, double, cpu, 2, 0, 1>>("conv1d_k3_s2_p0");
-  check_fixture<nn::conv1d<2, 3, 3, double, cpu, 1, 2, 2>>("conv1d_k3_d2_p2");
-  check_fixture<nn::conv1d<4, 4, 5, double, cpu, 5, 0, 1>>("conv1d_k5_s5_p0");
 }
 
 TEST_CASE("conv1d: matches the direct definition with several column tiles and threads", "[nn][conv1d]") {

@@ -46,23 +46,6 @@ direct_result direct_conv2d(const_view<double> x, const_view<double> w, const_vi
   return res;
 }
 
-template <class L>
-void check_fixture(const std::string& name) {
-  INFO("fixture " << name);
-  testing::fixture f(name);
-  const auto& a = f.args();
-  REQUIRE(a["in_channels"] == L::in_channels);
-  REQUIRE(a["out_channels"] == L::out_channels);
-  REQUIRE(a["kernel_size"] == std::vector<std::size_t>{L::kernel_size, L::kernel_size});
-  REQUIRE(a["stride"] == std::vector<std::size_t>{L::stride, L::stride});
-  REQUIRE(a["padding"] == std::vector<std::size_t>{L::padding, L::padding});
-  REQUIRE(a["dilation"] == std::vector<std::size_t>{L::dilation, L::dilation});
-  parameter_store<double, cpu> ps;
-  rng g{3};
-  L conv(ps, "conv", g);
-  testing::check_weight_bias_parity(conv, ps, f, name);
-}
-
 }  // namespace
 
 TEST_CASE("conv2d: gradcheck over stride, padding and dilation", "[nn][conv2d]") {
@@ -84,11 +67,6 @@ TEST_CASE("conv2d: gradcheck over stride, padding and dilation", "[nn][conv2d]")
     nn::conv2d<3, 2, 1, double> c(ps, "c", g);
     testing::gradcheck(c, ps, {2, 3, 3, 4});
   }
-}
-
-TEST_CASE("conv2d: matches PyTorch (forward and every gradient)", "[nn][conv2d][fixture]") {
-  check_fixture<nn::conv2d<1, 4, 3, double, cpu, 1, 1>>("conv2d_k3_s1_p1");
-  check_fixture<nn::conv2d<1, 4, 3, double, cpu, 2, 0>>("conv2d_k3_s2_p0");
 }
 
 TEST_CASE("conv2d: matches the direct definition with column tiles that split rows, and threads",

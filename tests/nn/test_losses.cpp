@@ -19,14 +19,6 @@ tensor<double, cpu> normal(shape s, std::uint64_t stream, double stddev = 1.0) {
   return t;
 }
 
-// The fixture's int64 class indices (fixture::tensor() reads everything as double).
-tensor<std::int64_t, cpu> load_labels(const std::string& name) {
-  auto a = io::load_npy<std::int64_t>(testing::fixtures_dir() + "/layers/" + name + "/target.npy");
-  tensor<std::int64_t, cpu> t(shape::from_range(a.shape.begin(), a.shape.end()));
-  std::copy(a.data.begin(), a.data.end(), t.data());
-  return t;
-}
-
 // What a training loop does with the loss: stop, naming the step, if it is not finite.
 void guard(double loss, int step) {
   CPDIFF_CHECK(std::isfinite(loss), numeric_error, "train", "step ", step, ": loss is ", loss);
@@ -54,30 +46,6 @@ TEST_CASE("cross_entropy: gradient vs finite differences", "[nn][loss][cross_ent
   std::vector<testing::grad_target> targets{
       {"logits", logits.data(), std::vector<double>(d.data(), d.data() + d.size())}};
   testing::check_numeric([&] { return ce.forward(logits.cview(), t.cview()); }, targets);
-}
-
-TEST_CASE("losses: PyTorch parity", "[nn][loss][parity]") {
-  SECTION("mse_loss") {
-    testing::fixture f("mse_loss");
-    REQUIRE(f.args()["reduction"] == "mean");
-    auto x = f.tensor("x"), target = f.tensor("target"), loss = f.tensor("loss"), dx_ref = f.tensor("dx");
-    nn::mse_loss<double> mse;
-    const double l = mse.forward(x.cview(), target.cview());
-    CHECK(std::abs(l - loss.data()[0]) <= 1e-10 * (1 + std::abs(loss.data()[0])));
-    testing::require_close(mse.backward(), dx_ref.cview(), 1e-10, "mse dx");
-  }
-  SECTION("cross_entropy") {
-    testing::fixture f("cross_entropy");
-    REQUIRE(f.args()["reduction"] == "mean");
-    REQUIRE(f.args()["label_smoothing"].get<double>() == 0.0);
-    auto x = f.tensor("x"), loss = f.tensor("loss"), dx_ref = f.tensor("dx");
-    auto target = load_labels("cross_entropy");
-    REQUIRE(x.dim(1) == f.args()["num_classes"].get<std::size_t>());
-    nn::cross_entropy<double> ce;
-    const double l = ce.forward(x.cview(), target.cview());
-    CHECK(std::abs(l - loss.data()[0]) <= 1e-10 * (1 + std::abs(loss.data()[0])));
-    testing::require_close(ce.backward(), dx_ref.cview(), 1e-10, "cross_entropy dx");
-  }
 }
 
 TEST_CASE("losses: values by hand, scale, label types", "[nn][loss]") {

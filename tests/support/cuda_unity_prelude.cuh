@@ -19,3 +19,4 @@
 #include "cpdiff/cpdiff_cuda.cuh"
 #include "support/close_check.hpp"
 #include "support/cuda_device.hpp"
+#include "support/parity.hpp"

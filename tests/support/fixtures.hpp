@@ -61,19 +61,4 @@ inline void require_close(const_view<double> a, const_view<double> b, double tol
   CHECK(worst <= tol);
 }
 
-// A layer with "weight" and "bias" against a fixture: loads both, then forward (y) and backward (dx, dweight,
-// dbias) must match PyTorch to tol.
-template <class L>
-void check_weight_bias_parity(L& layer, parameter_store<double, cpu>& ps, const fixture& f, const std::string& name,
-                              double tol = 1e-10) {
-  f.load_into("weight", layer.weight());
-  f.load_into("bias", layer.bias());
-  const auto x = f.tensor("x"), dy = f.tensor("dy");
-  require_close(layer.forward(x.cview()), f.tensor("y").cview(), tol, name + ": y");
-  ops::fill(cpu{}, ps.grads(), 0.0);
-  require_close(layer.backward(dy.cview()), f.tensor("dx").cview(), tol, name + ": dx");
-  require_close(ps.grad(layer.weight_id()), f.tensor("dweight").cview(), tol, name + ": dweight");
-  require_close(ps.grad(layer.bias_id()), f.tensor("dbias").cview(), tol, name + ": dbias");
-}
-
 }  // namespace cpdiff::testing

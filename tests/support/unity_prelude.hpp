@@ -56,4 +56,5 @@
 #include "support/fixtures.hpp"
 #include "support/gradcheck.hpp"
 #include "support/omp_threads.hpp"
+#include "support/parity.hpp"
 #include "train/train_fixture.hpp"
