@@ -44,11 +44,13 @@ fi
 
 status=0
 for file in "$root"/tests/cuda/test_*.cu; do
-  name=$(basename "$file" .cu)  # one run per test file, by Catch's filename tag
+  name=$(basename "$file" .cu)  # one run per test file, by Catch's filename tag or the file's own filter line
+  filter=$(sed -n 's|^// catch-filter: \([^ ]*\).*|\1|p' "$file" | head -1)
+  filter=${filter:-[#$name]}
   t=$tests_dir/cpdiff_test_cuda
   echo "== GPU test $name"
   start=$(date +%s%N)
-  "$t" -# -w NoTests "[#$name]" --durations yes > "$out/$name.log" 2>&1
+  "$t" -# -w NoTests "$filter" --durations yes > "$out/$name.log" 2>&1
   rc=$?
   grep -E "^[0-9.]+ s: " "$out/$name.log" | sort -rn | head -5
   tail -4 "$out/$name.log"

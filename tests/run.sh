@@ -7,7 +7,9 @@ bash "$root/cmake/install_deps.sh"
 build=${CPDIFF_BUILD_DIR:-$root/build}
 jobs=${CPDIFF_JOBS:-$(nproc)}
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
-cmake --build "$build" -j "$jobs"
+# The programs the tests need and the CPU benchmarks; `cmake --build "$build"` builds the CUDA example and GPU
+# benchmark too.
+cmake --build "$build" -j "$jobs" --target cpdiff_test_build
 # ctest runs the test programs side by side, one core each: OpenMP teams of two in two programs at once
 # would spin-wait on each other's cores (minutes instead of seconds).
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} ctest --test-dir "$build" --output-on-failure -j "$jobs"

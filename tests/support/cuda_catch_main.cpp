@@ -1,12 +1,11 @@
 // main() of the CUDA test programs: Catch2's runner behind a device check. Without a usable GPU the
 // program prints why and exits with 77, which CTest reports as "Skipped" (tests/CMakeLists.txt sets
-// SKIP_RETURN_CODE), so a machine without a GPU never counts these tests as passed.
-#define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
-
+// SKIP_RETURN_CODE), so a machine without a GPU never counts these tests as passed. Catch2's implementation:
+// catch_runner.cpp.
 #include <cstdio>
 #include <string>
 
+#include "support/catch_runner.hpp"
 #include "support/cuda_device.hpp"
 
 // Listing the tests (--list-tests, --list-tags, -l, -t) needs no device.
@@ -25,5 +24,5 @@ int main(int argc, char* argv[]) {
     std::fflush(stdout);
     return cpdiff::testing::skip_return_code;
   }
-  return Catch::Session().run(argc, argv);
+  return cpdiff::testing::run_catch_session(argc, argv);
 }
