@@ -9,6 +9,7 @@
 #include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/io/npy.hpp"
 #include "cpdiff/io/peft.hpp"
+#include "cpdiff/io/peft_inspect.hpp"
 #include "cpdiff/nn/lora_linear.hpp"
 #include "support/fixtures.hpp"
 
@@ -172,7 +173,7 @@ TEST_CASE("peft: broken folders are io_errors / shape_errors naming the file and
     REQUIRE_THROWS_AS(lora::load_peft(t.path), io_error);
     REQUIRE_THROWS_WITH(lora::load_peft(t.path), Catch::Contains("adapter_model.safetensors"));
     fs::remove(cfg);
-    REQUIRE_THROWS_WITH(lora::load_peft(t.path), Catch::Contains("adapter_config.json"));
+    REQUIRE_THROWS_WITH(lora::load_peft(t.path), Catch::Contains("adapter_config.json': missing"));
   }
   SECTION("corrupt config json") {
     write_text(cfg, "{\"peft_type\": \"LORA\", \"r\": 2,");
@@ -249,5 +250,51 @@ TEST_CASE("peft: broken folders are io_errors / shape_errors naming the file and
   }
   SECTION("saving an empty adapter") {
     REQUIRE_THROWS_AS(lora::save_peft(t.path / "empty", lora::adapter{}, "x"), config_error);
+  }
+}
+
+TEST_CASE("peft: inspect reports the layout, unconverted, and says how two folders differ", "[lora][peft][inspect]") {
+  temp_dir t;
+  const lora::adapter a = random_adapter(4, 8, false, 7);
+  lora::save_peft(t.path / "a", a, "base");
+  const lora::peft_summary s = lora::inspect_peft(t.path / "a");
+  CHECK(s.config.r == 4);
+  CHECK(s.config.lora_alpha == 8);
+  CHECK(s.config.base_model_name_or_path == "base");
+  CHECK(s.dtypes() == "F32");
+  CHECK(s.parameter_count() == a.parameter_count());
+  REQUIRE(s.modules.size() == 3);
+  CHECK(s.modules.at("model.layers.1.mlp.up_proj").a_shape == shape{4, 8});
+  CHECK(s.modules.at("model.layers.1.mlp.up_proj").b_shape == shape{12, 4});
+  // The fixtures: the same layout in F32 and F16 is shared; the dtype is reported as stored.
+  const fs::path fx = fs::path(testing::fixtures_dir()) / "lora";
+  const lora::peft_summary f32 = lora::inspect_peft(fx / "peft_handmade");
+  const lora::peft_summary f16 = lora::inspect_peft(fx / "peft_handmade_f16");
+  CHECK(f16.dtypes() == "F16");
+  CHECK(lora::peft_layout_difference(f32, f16).empty());
+  CHECK_THAT(lora::peft_layout_difference(f32, lora::inspect_peft(fx / "peft_handmade_r4")),
+             Catch::Contains("has rank r = 4") && Catch::Contains("peft_handmade' r = 2"));
+
+  SECTION("a module missing on either side") {
+    lora::adapter fewer = a;
+    fewer.modules.erase("model.layers.0.self_attn.v_proj");
+    lora::save_peft(t.path / "fewer", fewer, "base");
+    const auto f = lora::inspect_peft(t.path / "fewer");
+    CHECK_THAT(lora::peft_layout_difference(s, f),
+               Catch::Contains("fewer' has no module 'model.layers.0.self_attn.v_proj'"));
+    CHECK_THAT(lora::peft_layout_difference(f, s), Catch::Contains("has module 'model.layers.0.self_attn.v_proj'"));
+  }
+  SECTION("a shape") {
+    lora::adapter wider = a;
+    lora::lora_weights& w = wider.modules.at("model.layers.1.mlp.up_proj");
+    w.out_features = 16;
+    w.b.assign(16 * 4, 0.5f);
+    lora::save_peft(t.path / "wider", wider, "base");
+    CHECK_THAT(lora::peft_layout_difference(s, lora::inspect_peft(t.path / "wider")),
+               Catch::Contains("module 'model.layers.1.mlp.up_proj'") && Catch::Contains("lora_B [16, 4]") &&
+                   Catch::Contains("lora_B [12, 4]"));
+  }
+  SECTION("a folder that load_peft refuses is refused the same way") {
+    REQUIRE_THROWS_AS(lora::inspect_peft(t.path / "missing"), io_error);
   }
 }

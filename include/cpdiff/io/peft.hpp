@@ -99,6 +99,8 @@ inline peft_config read_peft_config(const std::filesystem::path& folder) {
   CPDIFF_CHECK(std::filesystem::is_directory(folder), io_error, "lora::load_peft", "'", folder.string(),
                "' is not a folder (expected a PEFT adapter folder holding ", peft_config_file, " and ",
                peft_weights_file, ")");
+  if (!std::filesystem::exists(file))
+    peft_fail(file, "missing: a PEFT adapter folder holds ", peft_config_file, " and ", peft_weights_file);
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(io::read_file_text(file));
@@ -161,16 +163,18 @@ inline peft_config read_peft_config(const std::filesystem::path& folder) {
   return c;
 }
 
-// Reads a PEFT LoRA folder into an adapter (values as F32; F16 / BF16 / F64 files are converted).
-inline adapter load_peft(const std::filesystem::path& folder) {
+// The A/B tensor pair of each module of a PEFT weights file, checked against its config: only
+// base_model.model.<module>.lora_{A,B}.weight keys, floating-point, 2-D, both halves present, shapes [r, in]
+// and [out, r]. Pointers into `st`.
+struct peft_module_tensors {
+  const io::tensor_entry* a = nullptr;
+  const io::tensor_entry* b = nullptr;
+};
+inline std::map<std::string, peft_module_tensors> peft_modules(const std::filesystem::path& file,
+                                                                const io::safetensors_file& st, const peft_config& c) {
   using detail::peft_fail;
-  const peft_config c = read_peft_config(folder);
-  const auto file = folder / peft_weights_file;
-  const io::safetensors_file st = io::load_safetensors(file);
   if (st.size() == 0) peft_fail(file, "holds no tensors");
-
-  // module path -> (A entry, B entry)
-  std::map<std::string, std::pair<const io::tensor_entry*, const io::tensor_entry*>> pairs;
+  std::map<std::string, peft_module_tensors> pairs;
   const std::string prefix = peft_key_prefix, suffix_a = ".lora_A.weight", suffix_b = ".lora_B.weight";
   auto ends_with = [](const std::string& s, const std::string& x) {
     return s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
@@ -186,28 +190,36 @@ inline adapter load_peft(const std::filesystem::path& folder) {
                  "' has ", e.shape.size(), " dimensions, expected 2 (", is_a ? "[r, in_features]" : "[out_features, r]",
                  ")");
     const std::string module = e.name.substr(prefix.size(), e.name.size() - prefix.size() - suffix_a.size());
-    (is_a ? pairs[module].first : pairs[module].second) = &e;
+    (is_a ? pairs[module].a : pairs[module].b) = &e;
   }
+  for (const auto& [module, p] : pairs) {
+    if (p.a == nullptr) peft_fail(file, "module '", module, "' has no lora_A (missing key '", peft_key(module, 'A'), "')");
+    if (p.b == nullptr) peft_fail(file, "module '", module, "' has no lora_B (missing key '", peft_key(module, 'B'), "')");
+    const auto& sa = p.a->shape;
+    const auto& sb = p.b->shape;
+    CPDIFF_CHECK(sa[0] == c.r && sa[1] > 0, shape_error, "lora::load_peft", "'", file.string(), "': tensor '",
+                 p.a->name, "' has shape ", shape::from_range(sa.begin(), sa.end()), ", expected [", c.r,
+                 ", in_features] with r = ", c.r, " from ", peft_config_file);
+    CPDIFF_CHECK(sb[1] == c.r && sb[0] > 0, shape_error, "lora::load_peft", "'", file.string(), "': tensor '",
+                 p.b->name, "' has shape ", shape::from_range(sb.begin(), sb.end()), ", expected [out_features, ",
+                 c.r, "] with r = ", c.r, " from ", peft_config_file);
+  }
+  return pairs;
+}
 
+// Reads a PEFT LoRA folder into an adapter (values as F32; F16 / BF16 / F64 files are converted).
+inline adapter load_peft(const std::filesystem::path& folder) {
+  const peft_config c = read_peft_config(folder);
+  const auto file = folder / peft_weights_file;
+  const io::safetensors_file st = io::load_safetensors(file);
   adapter a;
   a.rank = c.r;
   a.alpha = c.lora_alpha;
   a.use_rslora = c.use_rslora;
   a.dropout = c.lora_dropout;
   a.target_modules = c.target_modules;
-  for (const auto& [module, p] : pairs) {
-    if (p.first == nullptr) peft_fail(file, "module '", module, "' has no lora_A (missing key '", peft_key(module, 'A'), "')");
-    if (p.second == nullptr) peft_fail(file, "module '", module, "' has no lora_B (missing key '", peft_key(module, 'B'), "')");
-    const auto& sa = p.first->shape;
-    const auto& sb = p.second->shape;
-    CPDIFF_CHECK(sa[0] == c.r && sa[1] > 0, shape_error, "lora::load_peft", "'", file.string(), "': tensor '",
-                 p.first->name, "' has shape ", shape::from_range(sa.begin(), sa.end()), ", expected [", c.r,
-                 ", in_features] with r = ", c.r, " from ", peft_config_file);
-    CPDIFF_CHECK(sb[1] == c.r && sb[0] > 0, shape_error, "lora::load_peft", "'", file.string(), "': tensor '",
-                 p.second->name, "' has shape ", shape::from_range(sb.begin(), sb.end()), ", expected [out_features, ",
-                 c.r, "] with r = ", c.r, " from ", peft_config_file);
-    a.add(module, lora_weights{c.r, sa[1], sb[0], st.to_f32(p.first->name), st.to_f32(p.second->name)});
-  }
+  for (const auto& [module, p] : peft_modules(file, st, c))
+    a.add(module, lora_weights{c.r, p.a->shape[1], p.b->shape[0], st.to_f32(p.a->name), st.to_f32(p.b->name)});
   return a;
 }
 
