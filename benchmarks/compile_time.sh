@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Compile time of the umbrella header, the figures of the README's "Compile time" table:
 #   1. parse <cpdiff/cpdiff.hpp> alone (-fsyntax-only);
-#   2. a five-line file that includes it and builds and runs a pdiff_autoencoder, compiled at -O2 (-c);
+#   2. a five-line file that includes it and builds a pdiff_autoencoder, compiled at -O2 (-c); then the same
+#      with one encode and decode (the model's forward code instantiated and compiled too);
 #   3. with --headers: the parse time of each third-party header the umbrella pulls in, alone.
 # Each figure is the best of N runs (default 3) of wall-clock time, on an otherwise idle machine.
 # Usage: bash benchmarks/compile_time.sh [--runs N] [--headers]
@@ -23,6 +24,13 @@ trap 'rm -rf "$work"' EXIT
 
 cat > "$work/umbrella.cpp" << 'EOF'
 #include <cpdiff/cpdiff.hpp>
+EOF
+cat > "$work/five_lines_build.cpp" << 'EOF'
+#include <cpdiff/cpdiff.hpp>
+int main() {
+  cpdiff::models::pdiff_autoencoder<cpdiff::models::pdiff_small> ae(2048, /*seed=*/0);
+  return ae.parameters().size() > 0 ? 0 : 1;
+}
 EOF
 cat > "$work/five_lines.cpp" << 'EOF'
 #include <cpdiff/cpdiff.hpp>
@@ -50,7 +58,8 @@ best_of() {
 
 echo "$($cxx --version | head -1), flags: ${flags[*]}"
 best_of "parse <cpdiff/cpdiff.hpp> (-fsyntax-only)" "$cxx" "${flags[@]}" -fsyntax-only "$work/umbrella.cpp"
-best_of "five-line pdiff_autoencoder file (-O2 -c)" "$cxx" "${flags[@]}" -c "$work/five_lines.cpp" -o "$work/five.o"
+best_of "five-line file: build a pdiff_autoencoder (-O2 -c)" "$cxx" "${flags[@]}" -c "$work/five_lines_build.cpp" -o "$work/five.o"
+best_of "... and encode + decode a batch (-O2 -c)" "$cxx" "${flags[@]}" -c "$work/five_lines.cpp" -o "$work/five.o"
 if ((headers)); then
   for h in Eigen/Dense xtensor/xtensor.hpp xtensor/xadapt.hpp nlohmann/json.hpp zlib.h omp.h iostream; do
     echo "#include <$h>" > "$work/h.cpp"
