@@ -46,14 +46,13 @@ best_of() {
   local label=$1 best="" t
   shift
   for ((i = 0; i < runs; i++)); do
-    local start end
-    start=$(date +%s.%N)
+    local start
+    start=$(date +%s%N)
     "$@"
-    end=$(date +%s.%N)
-    t=$(echo "$end - $start" | bc)
-    if [[ -z $best ]] || (($(echo "$t < $best" | bc))); then best=$t; fi
+    t=$(($(date +%s%N) - start))
+    if [[ -z $best ]] || ((t < best)); then best=$t; fi
   done
-  printf '%-58s %6.2f s (best of %d)\n' "$label" "$best" "$runs"
+  printf '%-58s %3d.%02d s (best of %d)\n' "$label" $((best / 1000000000)) $((best / 10000000 % 100)) "$runs"
 }
 
 echo "$($cxx --version | head -1), flags: ${flags[*]}"

@@ -70,7 +70,7 @@ int inspect(const std::vector<std::string>& args) {
       ++differ;
     }
   if (differ == 0)
-    std::cout << "all " << read.size() << " folders share one layout (n = " << read[0].parameter_count() << ")\n";
+    std::cout << "all " << read.size() << " folders read share one layout (n = " << read[0].parameter_count() << ")\n";
   else
     std::cout << differ << " of the " << read.size() - 1 << " other folders do not share the layout of '"
               << read[0].folder.string() << "'\n";

@@ -273,7 +273,7 @@ TEST_CASE("peft: inspect reports the layout, unconverted, and says how two folde
   CHECK(f16.dtypes() == "F16");
   CHECK(lora::peft_layout_difference(f32, f16).empty());
   CHECK_THAT(lora::peft_layout_difference(f32, lora::inspect_peft(fx / "peft_handmade_r4")),
-             Catch::Contains("has rank r = 4") && Catch::Contains("peft_handmade' r = 2"));
+             Catch::Contains("has r = 4") && Catch::Contains("peft_handmade' r = 2"));
 
   SECTION("a module missing on either side") {
     lora::adapter fewer = a;

@@ -8,10 +8,6 @@
 
 using namespace cpdiff;
 
-namespace {
-
-}  // namespace
-
 TEST_CASE("avg_pool2d: gradcheck", "[nn][pooling]") {
   parameter_store<double, cpu> ps;  // empty: the input gradient only
   SECTION("k2 s2") {

@@ -143,8 +143,8 @@ TEMPLATE_LIST_TEST_CASE("parity: batch_norm1d matches PyTorch in training (runni
   cpdiff::rng g{1};
   cpdiff::nn::batch_norm1d<4, double, B> bn(ps, "bn", g, f.args()["eps"].get<double>(),
                                             f.args()["momentum"].get<double>());
-  testing::load_param(be, f, train ? "running_mean_before" : "running_mean", bn.running_mean());
-  testing::load_param(be, f, train ? "running_var_before" : "running_var", bn.running_var());
+  f.load_into(train ? "running_mean_before" : "running_mean", bn.running_mean(), be);
+  f.load_into(train ? "running_var_before" : "running_var", bn.running_var(), be);
   bn.set_training(train);
   testing::check_weight_bias_on(be, bn, ps, f, name);
   // Training updates the running statistics as PyTorch does; evaluation leaves them exactly as loaded.

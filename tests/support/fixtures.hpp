@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <span>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -35,11 +36,12 @@ class fixture {
     std::copy(a.data.begin(), a.data.end(), out.data());
     return out;
   }
-  // Copies a saved tensor into an existing view (a parameter), checking the element count.
-  void load_into(const std::string& t, tensor_view<double> v) const {
-    auto a = io::load_npy<double>(dir_ + "/" + t + ".npy");
-    REQUIRE(a.data.size() == v.size());
-    std::copy(a.data.begin(), a.data.end(), v.data());
+  // Copies a saved tensor into an existing view (a parameter) on backend B, checking the element count.
+  template <class V, class B = cpu>
+  void load_into(const std::string& t, V v, const B& be = {}) const {
+    const auto host = tensor(t);
+    REQUIRE(host.size() == v.size());
+    from_host(be, std::span<const double>(host.data(), host.size()), v);
   }
 
  private:

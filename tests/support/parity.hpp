@@ -3,7 +3,7 @@
 // one comparison of a result on B against the fixture (fixtures.hpp's require_close after a copy to the host).
 //   testing::fixture f("conv1d_k3_s1_p1");
 //   auto x = testing::upload(be, f.tensor("x"));            // tensor<double, B>
-//   testing::load_param(be, f, "weight", conv.weight());     // a parameter view on B
+//   f.load_into("weight", conv.weight(), be);                // a parameter view on B
 //   testing::require_close_on(be, conv.forward(x.cview()), f.tensor("y").cview(), 1e-10, "y");
 #include <span>
 #include <string>
@@ -18,14 +18,6 @@ cpdiff::tensor<T, B> upload(const B& be, const cpdiff::tensor<T, cpu>& host) {
   cpdiff::tensor<T, B> out(host.shape());
   from_host(be, std::span<const T>(host.data(), host.size()), out.view());
   return out;
-}
-
-// The fixture's tensor `name` into a parameter view on B (element counts must agree).
-template <class B, class V>
-void load_param(const B& be, const fixture& f, const std::string& name, V param) {
-  const auto host = f.tensor(name);
-  REQUIRE(host.size() == param.size());
-  from_host(be, std::span<const double>(host.data(), host.size()), param);
 }
 
 // got (a view on B) against the fixture's tensor: same shape, then require_close on the host copy.
@@ -54,11 +46,11 @@ void check_layer_on(const B& be, L& layer, parameter_store<double, B>* ps, const
 template <class B, class L>
 void check_weight_bias_on(const B& be, L& layer, parameter_store<double, B>& ps, const fixture& f,
                           const std::string& name, double tol = 1e-10) {
-  load_param(be, f, "weight", layer.weight());
+  f.load_into("weight", layer.weight(), be);
   std::vector<std::pair<std::string, param_id>> grads{{"dweight", layer.weight_id()}};
   if constexpr (requires { layer.bias_id(); }) {
     if (f.has("bias")) {
-      load_param(be, f, "bias", layer.bias());
+      f.load_into("bias", layer.bias(), be);
       grads.push_back({"dbias", layer.bias_id()});
     }
   }

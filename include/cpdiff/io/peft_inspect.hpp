@@ -66,14 +66,17 @@ inline peft_summary inspect_peft(const std::filesystem::path& folder) {
 // either side, a shape), as a sentence naming both folders; "" when they share it. Dtypes may differ.
 inline std::string peft_layout_difference(const peft_summary& ref, const peft_summary& other) {
   std::ostringstream os;
+  os << std::boolalpha;
   const std::string a = "'" + ref.folder.string() + "'", b = "'" + other.folder.string() + "'";
-  if (ref.config.r != other.config.r)
-    os << b << " has rank r = " << other.config.r << ", " << a << " r = " << ref.config.r;
-  else if (ref.config.lora_alpha != other.config.lora_alpha)
-    os << b << " has lora_alpha = " << other.config.lora_alpha << ", " << a << " " << ref.config.lora_alpha;
-  else if (ref.config.use_rslora != other.config.use_rslora)
-    os << b << " has use_rslora = " << other.config.use_rslora << ", " << a << " " << ref.config.use_rslora;
-  if (!os.str().empty()) return os.str();
+  const auto differs = [&](const char* field, const auto& mine, const auto& theirs) {
+    if (mine == theirs) return false;
+    os << b << " has " << field << " = " << theirs << ", " << a << " " << field << " = " << mine;
+    return true;
+  };
+  const peft_config &mine = ref.config, &theirs = other.config;
+  if (differs("r", mine.r, theirs.r) || differs("lora_alpha", mine.lora_alpha, theirs.lora_alpha) ||
+      differs("use_rslora", mine.use_rslora, theirs.use_rslora))
+    return os.str();
   for (const auto& [module, m] : ref.modules) {
     const auto it = other.modules.find(module);
     if (it == other.modules.end()) return b + " has no module '" + module + "' (" + a + " has it)";

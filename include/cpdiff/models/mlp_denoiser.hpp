@@ -138,9 +138,10 @@ class mlp_denoiser {
     constexpr const char* where = "models::mlp_denoiser::backward";
     CPDIFF_CHECK(n_ > 0, shape_error, where, "backward called before forward");
     expect_shape(deps, z_shape_, where, "d(eps_hat)");
-    cview dh = blocks_.backward(act_.backward(nn::in_member("out", [&] { return out_.backward(deps.reshape({n_, s_})); })));  // d h0 [N, W]
-    time_.backward(dh);                                                                 // d e = d h0
-    cview dx = nn::in_member("in", [&] { return in_.backward(dh); });                                                        // [N, S + D]
+    cview dout = nn::in_member("out", [&] { return out_.backward(deps.reshape({n_, s_})); });
+    cview dh = blocks_.backward(act_.backward(dout));                  // d h0 [N, W]
+    time_.backward(dh);                                                // d e = d h0
+    cview dx = nn::in_member("in", [&] { return in_.backward(dh); });  // [N, S + D]
     dcond_.resize({n_, d_});
     copy_rows(be_, dx.data() + s_, s_ + d_, dcond_.data(), d_, n_, d_);
     return dcond_.cview();

@@ -101,8 +101,9 @@ class pdiff_unet {
     expect_shape(deps, z_shape_, where, "d(eps_hat)");
     de_.resize({n_, s_});
     fill(be_, de_.view(), T(0));
-    cview d = nn::in_member("out", [&] { return out_.backward(deps.reshape({n_, lat_})); }).reshape({n_, 1, s_});  // d dec4
-    d = through_time(dec4_.backward(d));                                    // d dec3
+    // d dec4
+    cview d = nn::in_member("out", [&] { return out_.backward(deps.reshape({n_, lat_})); }).reshape({n_, 1, s_});
+    d = through_time(dec4_.backward(d));  // d dec3
     const cview d_enc1_skip = d;
     d = through_time(dec3_.backward(d));  // d dec2
     const cview d_enc2_skip = d;

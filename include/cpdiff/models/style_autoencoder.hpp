@@ -202,7 +202,8 @@ class style_autoencoder {
     const std::size_t n = drecon.dim(0);
     // d out [N, 1, Lp]: zeros in the padded tail
     cview d = decoder_.backward(pad_rows(be_, drecon, n_, padded_size(), dpad_));  // d unflatten [N, c, m]
-    d = nn::in_member("decoder_fc", [&] { return dec_fc_.backward(d.reshape({n, bottom_size(n_)})); });              // d z~ [N, latent]
+    // d z~ [N, latent]
+    d = nn::in_member("decoder_fc", [&] { return dec_fc_.backward(d.reshape({n, bottom_size(n_)})); });
     if (skip_fc_) {  // d z~ += d(W z~) / d z~
       dskip_.resize(d.shape());
       copy(be_, d, dskip_.view());
@@ -242,7 +243,8 @@ class style_autoencoder {
   // z [N, latent] -> [N, n]
   cview decode_latent(cview z) {
     const std::size_t n = z.dim(0);
-    cview h = nn::in_member("decoder_fc", [&] { return dec_fc_.forward(z); }).reshape({n, bottom_channels, bottom_length(n_)});
+    cview h = nn::in_member("decoder_fc", [&] { return dec_fc_.forward(z); })
+                  .reshape({n, bottom_channels, bottom_length(n_)});
     cview x = crop_rows(be_, decoder_.forward(h), n_, recon_);  // [N, 1, Lp] -> [N, n]
     if (skip_fc_) axpy(be_, T(1), skip_fc_->forward(z), recon_.view());
     return x;
