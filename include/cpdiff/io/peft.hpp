@@ -44,8 +44,10 @@ inline std::string peft_key(const std::string& module, char ab) {
   return peft_key_prefix + module + (ab == 'A' ? ".lora_A.weight" : ".lora_B.weight");
 }
 
-// Writes <folder>/adapter_model.safetensors and <folder>/adapter_config.json, creating the folder.
-inline void save_peft(const std::filesystem::path& folder, const adapter& a, const std::string& base_model_name) {
+// Writes <folder>/adapter_model.safetensors and <folder>/adapter_config.json, creating the folder. The weights
+// are stored as `dtype` (F32, or F16 / BF16 rounded to nearest even, as PyTorch's .half() / .bfloat16()).
+inline void save_peft(const std::filesystem::path& folder, const adapter& a, const std::string& base_model_name,
+                      io::st_dtype dtype = io::st_dtype::F32) {
   constexpr const char* where = "lora::save_peft";
   CPDIFF_CHECK(a.rank > 0 && !a.modules.empty(), config_error, where, "adapter for '", folder.string(),
                "' is empty (rank ", a.rank, ", ", a.modules.size(), " modules)");
@@ -55,8 +57,8 @@ inline void save_peft(const std::filesystem::path& folder, const adapter& a, con
     CPDIFF_CHECK(lw.rank == a.rank && lw.a.size() == lw.a_shape().size() && lw.b.size() == lw.b_shape().size(),
                  shape_error, where, "module '", module, "': lora_A ", lw.a_shape(), " (", lw.a.size(),
                  " values) and lora_B ", lw.b_shape(), " (", lw.b.size(), " values) do not fit rank ", a.rank);
-    w.add(peft_key(module, 'A'), std::vector<std::size_t>{lw.rank, lw.in_features}, lw.a, io::st_dtype::F32);
-    w.add(peft_key(module, 'B'), std::vector<std::size_t>{lw.out_features, lw.rank}, lw.b, io::st_dtype::F32);
+    w.add(peft_key(module, 'A'), std::vector<std::size_t>{lw.rank, lw.in_features}, lw.a, dtype);
+    w.add(peft_key(module, 'B'), std::vector<std::size_t>{lw.out_features, lw.rank}, lw.b, dtype);
   }
   nlohmann::json c;
   c["peft_type"] = "LORA";
