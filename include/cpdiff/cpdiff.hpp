@@ -82,10 +82,15 @@
 #include "cpdiff/data/lora_layout.hpp"
 #include "cpdiff/data/zscore.hpp"
 
+#include "cpdiff/io/atomic_folder.hpp"
 #include "cpdiff/io/npy.hpp"
 #include "cpdiff/io/safetensors.hpp"
 
 #include "cpdiff/pipeline/cond_pdiff.hpp"
+#include "cpdiff/pipeline/generator_config.hpp"
+#include "cpdiff/pipeline/lora_generator.hpp"
+#include "cpdiff/pipeline/manifest.hpp"
+#include "cpdiff/pipeline/peft_dataset.hpp"
 #include "cpdiff/pipeline/text_condition.hpp"
 
 #include "cpdiff/report/json_report.hpp"

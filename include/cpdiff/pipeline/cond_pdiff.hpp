@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <span>
@@ -30,6 +31,14 @@
 #include "cpdiff/train/diffusion_trainer.hpp"
 
 namespace cpdiff::pipeline {
+
+// Where a stage keeps its trainer checkpoint: written at the end of the stage (before the EMA weights are
+// swapped in) and every options.checkpoint_every steps; with resume, a stage whose file exists continues from it
+// (a finished stage runs no further step and yields the same weights and latents).
+struct stage_checkpoint {
+  std::filesystem::path path;  // empty: none
+  bool resume = false;
+};
 
 struct sampler_options {
   std::size_t ddim_steps = 0;  // 0: DDPM ancestral over all T steps (the paper's); > 0: DDIM with this many
@@ -47,9 +56,11 @@ class cond_pdiff {
       : ae_(ae), net_(net), enc_(enc), schedule_(std::move(schedule)) {}
 
   // Stage 4: the parameter autoencoder on normalised vectors [M, n]. Returns the final reconstruction MSE.
-  double train_autoencoder(hview vectors, const train::train_options& o) {
+  double train_autoencoder(hview vectors, const train::train_options& o, const stage_checkpoint& ck = {}) {
     ae_trainer_ = std::make_unique<train::autoencoder_trainer<AE>>(ae_, vectors, o);
+    if (ck.resume && std::filesystem::exists(ck.path)) ae_trainer_->resume(ck.path);
     ae_trainer_->run();
+    if (!ck.path.empty()) ae_trainer_->save_checkpoint(ck.path);
     if (auto* e = ae_trainer_->ema()) e->swap_in();  // evaluate and encode with the averaged weights
     if constexpr (requires { ae_.set_training(false); }) ae_.set_training(false);
     const double mse = ae_trainer_->evaluate();
@@ -57,6 +68,7 @@ class cond_pdiff {
     T peak = 0;
     for (std::size_t i = 0; i < latents_.size(); ++i) peak = std::max(peak, std::abs(latents_.data()[i]));
     latent_scale_ = peak > T(1) ? T(1) / peak : T(1);
+    latent_sample_ = latents_.shape().tail(1);
     if (latent_scale_ != T(1))
       for (std::size_t i = 0; i < latents_.size(); ++i) latents_.data()[i] *= latent_scale_;
     return mse;
@@ -84,14 +96,17 @@ class cond_pdiff {
 
   // Stage 5: the conditional latent diffusion on the latents of the vectors given to train_autoencoder,
   // one condition row per vector [M, D_in]. Returns the mean loss of the last 10% of steps.
-  double train_diffusion(hview condition_rows, const train::train_options& o) {
+  double train_diffusion(hview condition_rows, const train::train_options& o, const stage_checkpoint& ck = {}) {
     CPDIFF_CHECK(latents_.size() > 0, config_error, "pipeline::cond_pdiff::train_diffusion",
                  "train the autoencoder first (no latents yet)");
     dm_trainer_ = std::make_unique<train::diffusion_trainer<Denoiser, CondEncoder>>(
         net_, enc_, schedule_, latents_.cview(), train::condition_set<T>::per_sample(condition_rows), o);
-    const std::size_t total = o.steps, tail = std::max<std::size_t>(1, total / 10);
-    dm_trainer_->run(total - tail);
-    const double last = dm_trainer_->run(tail);
+    if (ck.resume && std::filesystem::exists(ck.path)) dm_trainer_->resume(ck.path);
+    const std::size_t total = dm_trainer_->total_steps(), tail = std::max<std::size_t>(1, total / 10);
+    const std::size_t done = dm_trainer_->step_count();
+    if (done + tail < total) dm_trainer_->run(total - tail - done);
+    const double last = dm_trainer_->run(total - std::max(done, total - tail));  // NaN when resumed finished
+    if (!ck.path.empty()) dm_trainer_->save_checkpoint(ck.path);
     if (auto* e = dm_trainer_->ema()) e->swap_in();  // sample with the EMA of the denoiser (p-diff)
     return last;
   }
@@ -107,8 +122,11 @@ class cond_pdiff {
     tensor<T, B> feat(features.shape());
     copy(be(), features, feat.view());
     auto eps_model = [&](tensor_view<const T, memory_space_t<B>> x, auto t) { return net_.forward(x, t, feat.cview()); };
-    shape zs = latents_.shape();
-    zs[0] = count;
+    CPDIFF_CHECK(latent_sample_.rank() > 0, config_error, "pipeline::cond_pdiff::generate",
+                 "no trained latent: train the autoencoder first, or restore() a trained system");
+    std::vector<std::size_t> dims{count};
+    dims.insert(dims.end(), latent_sample_.begin(), latent_sample_.end());
+    const shape zs = shape::from_range(dims.begin(), dims.end());
     tensor_view<const T, memory_space_t<B>> z;
     if (s.ddim_steps == 0) {
       if (!ddpm_) ddpm_.emplace(schedule_, diffusion::ddpm_sampler_options{}, be());
@@ -130,6 +148,16 @@ class cond_pdiff {
   // pipeline queues runs on the models' stream.
   const B& be() const { return ae_.parameters().backend(); }
 
+  // A system whose models were trained before (weights loaded): the shape of one sample's latent and the
+  // latent scale s of its training (latent_scale()); then generate() needs no training call.
+  void restore(shape latent_sample, T latent_scale) {
+    CPDIFF_CHECK(latent_scale > T(0) && latent_scale <= T(1), config_error, "pipeline::cond_pdiff::restore",
+                 "latent scale ", latent_scale, " is not in (0, 1]");
+    latent_sample_ = latent_sample;
+    latent_scale_ = latent_scale;
+  }
+  const shape& latent_sample_shape() const { return latent_sample_; }
+
   // The latents of the last generate() call (host, in the units of latents()), e.g. for a PCA beside them.
   const std::vector<T>& last_latents() const { return last_latents_; }
 
@@ -149,6 +177,7 @@ class cond_pdiff {
   std::unique_ptr<train::diffusion_trainer<Denoiser, CondEncoder>> dm_trainer_;
   tensor<T, cpu> latents_;
   T latent_scale_ = 1;
+  shape latent_sample_;  // [C, L] or [S]: one sample's latent
   tensor<T, B> unscaled_;
   std::vector<T> last_latents_;
   std::optional<diffusion::ddpm_sampler<T, B>> ddpm_;
