@@ -1,15 +1,18 @@
 // The `cpdiff` command: Cond P-Diff on LoRA adapters trained elsewhere (PEFT folders).
-//   cpdiff inspect DIR...   each folder's layout (modules, shapes, rank, alpha, dtype, n) and whether the
-//                           folders share one (exit 1 when they do not, or when a folder cannot be read)
-// Errors name the folder, the file and the key or field; the exit status is 0 on success, 1 on bad input,
-// 2 on bad usage.
-#include <cstdio>
+//   cpdiff inspect DIR...                                   each folder's layout; whether they share one
+//   cpdiff fit --manifest FILE --out MODEL [--quick] ...     learn a generator from the adapters a manifest lists
+//   cpdiff generate --model MODEL --text T --count N --out DIR   N adapters for a condition, as PEFT folders
+// Errors name the folder, the file and the key, field or manifest line; the exit status is 0 on success, 1 on
+// bad input, 2 on bad usage.
 #include <exception>
 #include <iostream>
 #include <string>
 #include <vector>
 
-#include "cpdiff/io/peft_inspect.hpp"
+#include "cpdiff/backend/cpu.hpp"
+#include "fit_command.hpp"
+#include "generate_command.hpp"
+#include "inspect_command.hpp"
 
 namespace {
 
@@ -22,60 +25,11 @@ constexpr const char* usage_text =
     "  inspect DIR...   each adapter folder's layout: rank, alpha, dtype, modules with their lora_A / lora_B\n"
     "                   shapes, n (parameters, the length of the vector Cond P-Diff learns); with several\n"
     "                   folders, whether they share one layout (exit status 1 when they do not)\n"
+    "  fit              learn a generator from the adapters a manifest lists, each with its condition\n"
+    "                   (a text or a vector), and write it to a folder\n"
+    "  generate         generate adapters for a condition with a fitted generator, as PEFT folders\n"
     "\n"
     "cpdiff <command> --help: that command's usage.\n";
-
-constexpr const char* inspect_usage =
-    "usage: cpdiff inspect DIR...\n"
-    "\n"
-    "Reads each PEFT LoRA folder (its config and weights, checked as cpdiff loads them) and prints its layout.\n"
-    "With several folders, says whether they share one layout: the same modules, shapes, rank, lora_alpha and\n"
-    "use_rslora (dtypes may differ). Exit status: 0 when every folder reads and all share one layout, 1 otherwise.\n";
-
-void print_summary(std::ostream& os, const cpdiff::lora::peft_summary& s) {
-  const auto& c = s.config;
-  os << s.folder.string() << ": r " << c.r << ", lora_alpha " << c.lora_alpha << (c.use_rslora ? " (rsLoRA)" : "")
-     << ", dtype " << s.dtypes() << ", " << s.modules.size() << " modules, n = " << s.parameter_count() << "\n";
-  if (!c.base_model_name_or_path.empty()) os << "  base model: " << c.base_model_name_or_path << "\n";
-  for (const auto& [module, m] : s.modules)
-    os << "  " << module << "  lora_A " << m.a_shape << "  lora_B " << m.b_shape << "\n";
-}
-
-int inspect(const std::vector<std::string>& args) {
-  if (args.empty()) {
-    std::cerr << "cpdiff inspect: no folder given\n\n" << inspect_usage;
-    return 2;
-  }
-  for (const auto& a : args)
-    if (a == "--help" || a == "-h") {
-      std::cout << inspect_usage;
-      return 0;
-    }
-  std::vector<cpdiff::lora::peft_summary> read;
-  int status = 0;
-  for (const auto& dir : args) {
-    try {
-      read.push_back(cpdiff::lora::inspect_peft(dir));
-      print_summary(std::cout, read.back());
-    } catch (const cpdiff::error& e) {
-      std::cerr << e.what() << "\n";
-      status = 1;
-    }
-  }
-  if (read.size() < 2) return status;
-  std::size_t differ = 0;
-  for (std::size_t i = 1; i < read.size(); ++i)
-    if (const std::string why = cpdiff::lora::peft_layout_difference(read[0], read[i]); !why.empty()) {
-      std::cout << "layout differs: " << why << "\n";
-      ++differ;
-    }
-  if (differ == 0)
-    std::cout << "all " << read.size() << " folders read share one layout (n = " << read[0].parameter_count() << ")\n";
-  else
-    std::cout << differ << " of the " << read.size() - 1 << " other folders do not share the layout of '"
-              << read[0].folder.string() << "'\n";
-  return differ == 0 ? status : 1;
-}
 
 }  // namespace
 
@@ -87,7 +41,9 @@ int main(int argc, char** argv) {
   }
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   try {
-    if (args[0] == "inspect") return inspect(rest);
+    if (args[0] == "inspect") return cli::inspect(rest);
+    if (args[0] == "fit") return cli::fit(rest);
+    if (args[0] == "generate") return cli::generate(rest);
   } catch (const std::exception& e) {
     std::cerr << "cpdiff " << args[0] << ": " << e.what() << "\n";
     return 1;
