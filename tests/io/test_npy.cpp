@@ -239,3 +239,32 @@ TEST_CASE("npy xtensor adaptors and interop with xt::load_npy / xt::dump_npy", "
   const auto back = io::to_xtensor(io::load_npy<float>(npy_fixture("f4_2x3.npy")));
   CHECK(back(1, 2) == 1.5f);
 }
+
+TEST_CASE("load_npy to an integer type refuses NaN, infinite and out-of-range values", "[io][npy]") {
+  auto f32 = [](std::vector<float> v) { return io::to_npy_bytes<float>(std::vector<std::size_t>{v.size()}, v); };
+  auto refused = [](const std::vector<std::byte>& b, auto type_tag) {
+    using T = decltype(type_tag);
+    try {
+      io::load_npy_bytes<T>(b, "ints.npy");
+      FAIL("accepted a value the integer type cannot hold");
+    } catch (const cpdiff::io_error& e) {
+      CHECK_THAT(e.what(), Contains("ints.npy") && Contains("element 1") && Contains("does not fit"));
+    }
+  };
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  refused(f32({1.0f, nan}), std::int32_t{});
+  refused(f32({1.0f, inf}), std::int32_t{});
+  refused(f32({1.0f, -inf}), std::int64_t{});
+  refused(f32({1.0f, 3.0e9f}), std::int32_t{});
+  refused(f32({1.0f, -2.0f}), std::uint32_t{});
+  refused(f32({1.0f, 9.3e18f}), std::int64_t{});
+  refused(io::to_npy_bytes<std::int64_t>(std::vector<std::size_t>{2}, std::vector<std::int64_t>{0, 1LL << 40}),
+          std::int32_t{});
+  refused(io::to_npy_bytes<std::uint64_t>(std::vector<std::size_t>{2}, std::vector<std::uint64_t>{0, ~0ULL}),
+          std::int64_t{});
+  // In range: truncated toward zero as before, the extremes included.
+  CHECK(io::load_npy_bytes<std::int32_t>(f32({-2147483648.0f, 2147483520.0f, -1.9f, 0.5f})).data ==
+        std::vector<std::int32_t>{-2147483647 - 1, 2147483520, -1, 0});
+  CHECK(io::load_npy_bytes<std::uint8_t>(f32({255.9f, -0.5f})).data == std::vector<std::uint8_t>{255, 0});
+  CHECK(io::load_npy_bytes<float>(f32({nan})).data.size() == 1);  // floats pass through
+}
