@@ -2,6 +2,7 @@
 // lora_collection::save / load: the folder format described in data/lora_collection.hpp.
 // Included by lora_collection.hpp; not meant to be included on its own.
 #include <cstddef>
+#include <cstdio>
 #include <filesystem>
 #include <span>
 #include <string>
@@ -9,11 +10,14 @@
 #include <utility>
 #include <vector>
 
+#include <fcntl.h>
+
 #include <nlohmann/json.hpp>
 
 #include "cpdiff/core/error.hpp"
 #include "cpdiff/data/lora_collection.hpp"
 #include "cpdiff/io/atomic_file.hpp"
+#include "cpdiff/io/json_read.hpp"
 #include "cpdiff/io/npy.hpp"
 
 namespace cpdiff::data {
@@ -37,13 +41,75 @@ inline std::vector<float> read_f32_matrix(const std::filesystem::path& file, std
   }
   return io::load_npy_bytes<float>(bytes, file.string()).data;
 }
+
+// A tensor's "shape" from the index: a list of non-negative integers (a plain conversion would wrap -1 to
+// 2^64 - 1 and cut 1.9 to 1).
+inline std::vector<std::size_t> read_dims(const std::filesystem::path& index, const std::string& tensor,
+                                          const nlohmann::json& t) {
+  const auto it = t.find("shape");
+  if (it == t.end() || !it->is_array())
+    collection_fail(index, "tensor '", tensor, "': 'shape' is missing or not a list");
+  std::vector<std::size_t> dims;
+  for (const auto& d : *it) {
+    if (!d.is_number_unsigned())
+      collection_fail(index, "tensor '", tensor, "': shape entry ", io::json_excerpt(d),
+                      " is not a non-negative integer");
+    dims.push_back(d.get<std::size_t>());
+  }
+  return dims;
+}
+
+// Moves the complete folder `fresh` to `target`. An existing target is swapped with it in one step where the
+// file system can (renameat2 RENAME_EXCHANGE), else renamed aside first; the old set is then removed.
+inline void replace_folder(const std::filesystem::path& fresh, const std::filesystem::path& target) {
+  constexpr const char* where = "data::lora_collection::save";
+  std::error_code ec;
+  auto rename_or_throw = [&](const std::filesystem::path& from, const std::filesystem::path& to) {
+    std::filesystem::rename(from, to, ec);
+    CPDIFF_CHECK(!ec, io_error, where, "cannot rename '", from.string(), "' to '", to.string(), "': ", ec.message());
+  };
+  if (!std::filesystem::exists(std::filesystem::symlink_status(target, ec))) {
+    rename_or_throw(fresh, target);
+    return;
+  }
+  if (::renameat2(AT_FDCWD, fresh.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) == 0) {
+    std::filesystem::remove_all(fresh, ec);  // now holds the old set
+    return;
+  }
+  const std::filesystem::path aside = io::detail::unique_temp_path(target, ".old.");
+  rename_or_throw(target, aside);
+  try {
+    rename_or_throw(fresh, target);
+  } catch (const io_error&) {
+    std::filesystem::rename(aside, target, ec);  // put the old set back
+    throw;
+  }
+  std::filesystem::remove_all(aside, ec);
+}
 }  // namespace detail
 
 inline void lora_collection::save(const std::filesystem::path& folder) const {
+  constexpr const char* where = "data::lora_collection::save";
+  const std::filesystem::path target = folder.has_filename() ? folder : folder.parent_path();
   std::error_code ec;
-  std::filesystem::create_directories(folder, ec);
-  CPDIFF_CHECK(!ec, io_error, "data::lora_collection::save", "cannot create folder '", folder.string(), "': ",
-               ec.message());
+  CPDIFF_CHECK(!std::filesystem::exists(target, ec) || std::filesystem::is_directory(target, ec), io_error, where,
+               "'", target.string(), "' exists and is not a folder");
+  if (target.has_parent_path()) std::filesystem::create_directories(target.parent_path(), ec);
+  CPDIFF_CHECK(!ec, io_error, where, "cannot create folder '", target.parent_path().string(), "': ", ec.message());
+  const std::filesystem::path fresh = io::detail::unique_temp_path(target);
+  std::filesystem::create_directory(fresh, ec);
+  CPDIFF_CHECK(!ec, io_error, where, "cannot create folder '", fresh.string(), "': ", ec.message());
+  try {
+    write_files(fresh);
+    detail::replace_folder(fresh, target);
+  } catch (...) {
+    std::filesystem::remove_all(fresh, ec);
+    throw;
+  }
+}
+
+// The set's files, into an existing folder.
+inline void lora_collection::write_files(const std::filesystem::path& folder) const {
   nlohmann::json j;
   j["format"] = "cpdiff.lora_collection";
   j["version"] = 1;
@@ -88,12 +154,9 @@ inline lora_collection lora_collection::load_unchecked(const std::filesystem::pa
   CPDIFF_CHECK(std::filesystem::is_directory(folder), io_error, "data::lora_collection::load", "'", folder.string(),
                "' is not a folder (expected one holding ", index_file, ")");
   const auto index = folder / index_file;
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(io::read_file_text(index));
-  } catch (const nlohmann::json::exception& e) {
-    collection_fail(index, "not valid JSON: ", e.what());
-  }
+  io::json_parse_result parsed = io::parse_json(io::read_file_text(index));
+  if (!parsed.ok()) collection_fail(index, "not valid JSON: ", parsed.error);
+  nlohmann::json j = std::move(parsed.value);
   // Typed field access; a missing field or a wrong type is an io_error naming the index file.
   auto get = [&](const nlohmann::json& o, const char* key, auto kind) {
     using V = decltype(kind);
@@ -105,14 +168,15 @@ inline lora_collection lora_collection::load_unchecked(const std::filesystem::pa
     else if constexpr (std::is_same_v<V, double>) ok = v.is_number();
     else if constexpr (std::is_same_v<V, std::string>) ok = v.is_string();
     else ok = v.is_array();
-    if (!ok) collection_fail(index, "field '", key, "' has the wrong type: ", v.dump());
+    if (!ok) collection_fail(index, "field '", key, "' has the wrong type: ", io::json_excerpt(v));
     return v.template get<V>();
   };
   using strings = std::vector<std::string>;
   using sizes = std::vector<std::size_t>;
   if (!j.is_object() || !j.contains("format") || j["format"] != "cpdiff.lora_collection")
     collection_fail(index, "not a cpdiff.lora_collection index (field 'format')");
-  if (get(j, "version", std::size_t{}) != 1) collection_fail(index, "unsupported version ", j["version"].dump());
+  if (get(j, "version", std::size_t{}) != 1)
+    collection_fail(index, "unsupported version ", io::json_excerpt(j["version"]));
   const nlohmann::json ad = j.contains("adapter") ? j["adapter"] : nlohmann::json();
   const std::size_t rank = get(ad, "r", std::size_t{});
   std::vector<lora_tensor_slot> slots;
@@ -120,12 +184,11 @@ inline lora_collection lora_collection::load_unchecked(const std::filesystem::pa
   const nlohmann::json tensors = j.contains("tensors") ? j["tensors"] : nlohmann::json();
   if (!tensors.is_array() || tensors.empty()) collection_fail(index, "field 'tensors' is missing or empty");
   for (const auto& t : tensors) {
-    const std::string kind = get(t, "kind", std::string{});
+    const std::string name = get(t, "name", std::string{}), kind = get(t, "kind", std::string{});
     if (kind != "A" && kind != "B") collection_fail(index, "tensor kind '", kind, "' is not \"A\" or \"B\"");
-    const sizes sh = get(t, "shape", sizes{});
-    if (sh.size() != 2) collection_fail(index, "tensor '", get(t, "name", std::string{}), "' is not 2-D");
-    slots.push_back({get(t, "name", std::string{}), get(t, "module", std::string{}), kind[0],
-                     shape{sh[0], sh[1]}, 0});
+    const sizes sh = detail::read_dims(index, name, t);
+    if (sh.size() != 2) collection_fail(index, "tensor '", name, "' is not 2-D");
+    slots.push_back({name, get(t, "module", std::string{}), kind[0], shape{sh[0], sh[1]}, 0});
     offsets.push_back(get(t, "offset", std::size_t{}));
   }
   lora_layout layout;
@@ -143,7 +206,13 @@ inline lora_collection lora_collection::load_unchecked(const std::filesystem::pa
   if (N != layout.size()) collection_fail(index, "'dim' is ", N, " but the tensors hold ", layout.size(), " values");
   const double floor = get(j, "std_floor", double{});
   if (!(floor > 0) || !std::isfinite(floor)) collection_fail(index, "'std_floor' must be finite and > 0");
-  lora_collection out(std::move(layout), floor);
+  lora_collection out = [&] {
+    try {
+      return lora_collection(std::move(layout), floor);
+    } catch (const error& e) {
+      collection_fail(index, e.what());
+    }
+  }();
 
   const std::size_t F = get(j, "feature_dim", std::size_t{});
   const nlohmann::json conds = j.contains("conditions") ? j["conditions"] : nlohmann::json();
