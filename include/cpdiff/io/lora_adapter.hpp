@@ -20,6 +20,11 @@
 
 namespace cpdiff::lora {
 
+namespace detail {
+// Two alphas / scalings equal up to rounding.
+inline bool same_scalar(double a, double b) { return std::abs(a - b) <= 1e-12 * std::max(std::abs(a), std::abs(b)); }
+}  // namespace detail
+
 // One adapted module: A [rank, in_features], B [out_features, rank], row-major.
 struct lora_weights {
   std::size_t rank = 0, in_features = 0, out_features = 0;

@@ -179,10 +179,12 @@ template <class Pairs>
 void check_target_modules(const std::filesystem::path& file, const Pairs& pairs, const peft_config& c) {
   if (c.target_modules_regex || c.target_modules.empty()) return;
   const auto config = file.parent_path() / peft_config_file;
-  for (const auto& [module, p] : pairs)
+  for (const auto& entry : pairs) {
+    const std::string& module = entry.first;  // a named variable: clang 14 cannot capture a structured binding
     if (std::none_of(c.target_modules.begin(), c.target_modules.end(),
                      [&](const std::string& t) { return peft_targets(module, t); }))
       peft_fail(config, "target_modules does not name module '", module, "' of ", file.string());
+  }
   for (const std::string& t : c.target_modules)
     if (std::none_of(pairs.begin(), pairs.end(), [&](const auto& mp) { return peft_targets(mp.first, t); }))
       peft_fail(config, "target_modules names '", t, "', which no module of ", file.string(), " matches");

@@ -16,8 +16,6 @@
 namespace cpdiff::lora {
 
 namespace detail {
-inline bool same_scalar(double a, double b) { return std::abs(a - b) <= 1e-12 * std::max(std::abs(a), std::abs(b)); }
-
 // Host float copy of a layer's parameter view (any backend).
 template <class V, class Be>
 std::vector<float> to_float(const Be& be, V v) {
