@@ -215,6 +215,9 @@ TEST_CASE("npy truncations and random corruption only ever raise io_error", "[io
 TEST_CASE("save_npy checks the value count and leaves no file on error", "[io][npy]") {
   temp_dir d;
   REQUIRE_THROWS_AS(io::save_npy(d / "x.npy", {2, 2}, std::vector<float>{1, 2, 3}), cpdiff::shape_error);
+  // A product that wraps to the value count (2^32 * 2^32 = 0 mod 2^64) is refused, not written.
+  REQUIRE_THROWS_AS(io::save_npy(d / "x.npy", {std::size_t{1} << 32, std::size_t{1} << 32}, std::vector<float>{}),
+                    cpdiff::shape_error);
   CHECK(d.entries().empty());
   REQUIRE_THROWS_AS(io::save_npy(d / "missing" / "x.npy", {1}, std::vector<float>{1}), cpdiff::io_error);
 }

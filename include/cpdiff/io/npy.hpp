@@ -319,14 +319,12 @@ npy_array<T> load_npy(const std::filesystem::path& path) {
 // The complete file content for `data` of `shape` (version 1.0 unless the header needs 2.0).
 template <class T>
 std::vector<std::byte> to_npy_bytes(std::span<const std::size_t> shape, std::span<const T> data) {
-  std::size_t n = 1;
   std::string dims;
-  for (std::size_t i = 0; i < shape.size(); ++i) {
-    n *= shape[i];
-    dims += (i ? ", " : "") + std::to_string(shape[i]);
-  }
+  for (std::size_t i = 0; i < shape.size(); ++i) dims += (i ? ", " : "") + std::to_string(shape[i]);
   if (shape.size() == 1) dims += ",";
-  CPDIFF_CHECK(n == data.size(), shape_error, "save_npy", data.size(), " values do not fill shape (", dims, ")");
+  std::size_t n = 0;
+  CPDIFF_CHECK(checked_product(shape.begin(), shape.end(), n) && n == data.size(), shape_error, "save_npy",
+               data.size(), " values do not fill shape (", dims, ")");
   std::string header = "{'descr': '" + std::string(detail::npy_descr_for<T>()) +
                        "', 'fortran_order': False, 'shape': (" + dims + "), }";
   // Pad with spaces and end with '\n' so the data starts on a 64-byte boundary.
