@@ -368,6 +368,8 @@ TEST_CASE("resume rejects values no run can have saved, naming the file and the 
     refused("trainer/step", "is 18446744073709551615, not a step count of a real run");
     write_tampered(path, bad, "optimizer/step", 0, std::uint64_t{7});
     refused("optimizer/step", "is 7, more than trainer/step 6");
+    write_tampered(path, bad, "trainer/position", 0, std::uint64_t{11});
+    refused("trainer/position", "is 11, more than its dataset size 10");
     write_tampered(path, bad, "ema/num_updates", 0, std::uint64_t{1000});
     refused("ema/num_updates", "more than trainer/step 6");
     write_tampered(path, bad, "trainer/step", 0, std::uint64_t{4});

@@ -226,7 +226,7 @@ class training_loop {
     CPDIFF_CHECK(m == batches_.dataset_size(), config_error, who_, "the checkpoint was trained on ", m,
                  " samples, this trainer has ", batches_.dataset_size(), " (the epoch permutations would differ)");
     const std::uint64_t pos = r.u64("trainer/position");
-    CPDIFF_CHECK(pos <= m, io_error, who_, "checkpoint position ", pos, " exceeds its dataset size ", m);
+    check_value(r, pos <= m, "trainer/position", "is ", pos, ", more than its dataset size ", m);
     check_counters(r);
     check_history(r);
     check_scalar(r, "trainer/epoch_loss_sum", false);
