@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_args.hpp"
+#include "cpdiff/io/json_read.hpp"
 #include "cpdiff/pipeline/lora_generator.hpp"
 
 namespace cli {
@@ -37,13 +38,10 @@ inline cpdiff::pipeline::generator_config fit_settings(const args& a) {
   generator_config c = a.has("--quick") ? generator_config::quick() : generator_config();
   if (a.has("--config")) {
     const std::filesystem::path file = a.value("--config");
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(cpdiff::io::read_file_text(file));
-    } catch (const nlohmann::json::exception& e) {
-      cpdiff::throw_error<cpdiff::config_error>("cpdiff fit", "'", file.string(), "' is not valid JSON: ", e.what());
-    }
-    c = generator_config::from_json(j, "'" + file.string() + "'", c);
+    cpdiff::io::json_parse_result parsed = cpdiff::io::parse_json(cpdiff::io::read_file_text(file));
+    if (!parsed.ok())
+      cpdiff::throw_error<cpdiff::config_error>("cpdiff fit", "'", file.string(), "' is not valid JSON: ", parsed.error);
+    c = generator_config::from_json(parsed.value, "'" + file.string() + "'", c);
   }
   return c;
 }

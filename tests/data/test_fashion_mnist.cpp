@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cpdiff/backend/cpu.hpp"
@@ -500,5 +501,31 @@ TEST_CASE("load_fashion_mnist: checks across the two files", "[data][fashion_mni
   SECTION("unknown split") {
     CHECK_THROWS_MATCHES(load_fashion_mnist(d.path, "test"), cpdiff::config_error,
                          Has("unknown split 'test'"));
+  }
+}
+
+TEST_CASE("load_fashion_mnist checks the IDX header before inflating the body", "[data][fashion_mnist][errors]") {
+  temp_dir d;
+  const auto images = d / "train-images-idx3-ubyte.gz";
+  const auto labels = d / "train-labels-idx1-ubyte.gz";
+  write_gz(labels, label_file(1, {1}));
+  SECTION("a 16384x16384 image is refused from its header") {
+    write_gz(images, image_file(1, 16384, 16384, 1000));
+    CHECK_THROWS_MATCHES(load_fashion_mnist(d.path, "train"), cpdiff::io_error,
+                         Has("train-images-idx3-ubyte.gz") && Has("expected 28x28 images, file has 16384x16384"));
+  }
+  SECTION("more images or labels than Fashion-MNIST has") {
+    write_gz(images, image_file(1000000, 28, 28, 1000));
+    CHECK_THROWS_MATCHES(load_fashion_mnist(d.path, "train"), cpdiff::io_error,
+                         Has("claims 1000000 images") && Has("60000"));
+    write_gz(images, image_file(1, 28, 28));
+    write_gz(labels, label_file(1000000, {1, 2}));
+    CHECK_THROWS_MATCHES(load_fashion_mnist(d.path, "train"), cpdiff::io_error,
+                         Has("train-labels-idx1-ubyte.gz") && Has("claims 1000000 labels"));
+  }
+  SECTION("a FIFO is refused instead of waited on") {
+    fs::remove(images);
+    REQUIRE(::mkfifo(images.c_str(), 0600) == 0);
+    CHECK_THROWS_MATCHES(read_idx_images(images), cpdiff::io_error, Has("not a regular file"));
   }
 }

@@ -1,14 +1,18 @@
 // Tests for cpdiff/data/lora_layout.hpp and lora_collection.hpp: flatten / unflatten, z-scores, folders.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <csignal>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cpdiff/backend/cpu.hpp"
@@ -332,5 +336,117 @@ TEST_CASE("lora_collection: a corrupt, truncated or inconsistent folder is an io
     fresh();
     fs::remove(g.p / "features.npy");
     fails_naming(g.p / "features.npy");
+  }
+}
+
+TEST_CASE("lora_collection: crafted shapes in index.json are refused, naming the file and the tensor",
+          "[data][lora_collection]") {
+  const dir_guard g{temp_dir("shapes")};
+  sample_collection().save(g.p);
+  const fs::path index = g.p / "index.json";
+  const nlohmann::json good = nlohmann::json::parse(read_text(index));
+  auto refused = [&](const nlohmann::json& j, const std::string& needle) {
+    write_text(index, j.dump(1));
+    INFO(needle);
+    REQUIRE_THROWS_AS(data::lora_collection::load(g.p), io_error);
+    REQUIRE_THROWS_WITH(data::lora_collection::load(g.p), Catch::Contains(index.string()) && Catch::Contains(needle));
+  };
+  const std::string first = good["tensors"][0]["name"];
+  SECTION("negative and fractional shape entries") {
+    for (const nlohmann::json& bad : {nlohmann::json(-1), nlohmann::json(1.9)}) {
+      nlohmann::json j = good;
+      j["tensors"][0]["shape"][1] = bad;
+      refused(j, "tensor '" + first + "': shape entry " + bad.dump() + " is not a non-negative integer");
+    }
+  }
+  // One module "m", rank r: lora_A [r, in], lora_B [out, r], no conditions.
+  auto one_module = [&](std::size_t r, std::size_t in, std::size_t out, std::size_t b_offset, std::size_t dim) {
+    nlohmann::json j = good;
+    j["adapter"]["r"] = r;
+    j["tensors"] = {{{"name", "m.lora_A.weight"}, {"module", "m"}, {"kind", "A"}, {"shape", {r, in}}, {"offset", 0}},
+                    {{"name", "m.lora_B.weight"}, {"module", "m"}, {"kind", "B"}, {"shape", {out, r}},
+                     {"offset", b_offset}}};
+    j["dim"] = dim;
+    j["feature_dim"] = 0;
+    j["conditions"] = nlohmann::json::array();
+    return j;
+  };
+  SECTION("a size product that wraps (3 x 6148914691236517206 = 2^64 + 2)") {
+    refused(one_module(3, 6148914691236517206ULL, 1, 2, 5),
+            "'m.lora_A.weight' of shape [3, 6148914691236517206] overflows");
+  }
+  SECTION("sizes whose sum wraps to an empty layout") {
+    const std::size_t half = std::size_t{1} << 63;
+    refused(one_module(1, half, half, half, 0), "overflows");
+  }
+  SECTION("deep nesting is refused while parsing") {
+    write_text(index, "{\"format\": \"cpdiff.lora_collection\", \"tensors\": " + std::string(100000, '[') +
+                          std::string(100000, ']') + "}");
+    REQUIRE_THROWS_WITH(data::lora_collection::load(g.p), Catch::Contains(index.string()) &&
+                                                              Catch::Contains("nested deeper than 64 levels"));
+  }
+}
+
+TEST_CASE("lora_collection: save over a folder replaces the whole set or nothing", "[data][lora_collection]") {
+  const dir_guard g{temp_dir("swap")};
+  const data::lora_collection a = sample_collection();
+  // b: same shapes, other names, values and floor.
+  data::lora_collection b(a.layout(), 1e-6);
+  const std::size_t b0 = b.add_condition("a2", {1.0f, 2.0f});
+  const std::size_t b1 = b.add_condition("b2", {3.0f, 4.0f});
+  for (std::uint64_t k = 0; k < 5; ++k) b.append(b0, sample_adapter(30 + k));
+  for (std::uint64_t k = 0; k < 3; ++k) b.append(b1, sample_adapter(40 + k));
+  auto same = [](const data::lora_collection& x, const data::lora_collection& y) {
+    REQUIRE(x.condition_count() == y.condition_count());
+    CHECK(x.std_floor() == y.std_floor());
+    for (std::size_t c = 0; c < x.condition_count(); ++c) {
+      CHECK(x.name(c) == y.name(c));
+      CHECK(std::vector<float>(x.checkpoints(c).begin(), x.checkpoints(c).end()) ==
+            std::vector<float>(y.checkpoints(c).begin(), y.checkpoints(c).end()));
+    }
+  };
+  auto siblings = [&] {
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator(g.p.parent_path()))
+      if (e.path().filename().string().rfind(g.p.filename().string() + ".", 0) == 0) out.push_back(e.path().string());
+    return out;
+  };
+  a.save(g.p);
+  SECTION("a save that fails part way leaves the old set, and no temporary folder") {
+    // The file size limit lets every .npy file through but not index.json, written last.
+    const dir_guard scratch{temp_dir("swap_sizes")};
+    b.save(scratch.p);
+    std::uintmax_t npy_max = 0;
+    for (const auto& e : fs::directory_iterator(scratch.p))
+      if (e.path().extension() == ".npy") npy_max = std::max(npy_max, fs::file_size(e.path()));
+    REQUIRE(fs::file_size(scratch.p / "index.json") > npy_max + 8);
+    rlimit old{};
+    REQUIRE(::getrlimit(RLIMIT_FSIZE, &old) == 0);
+    auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit small = old;
+    small.rlim_cur = npy_max + 8;
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+    bool threw = false;
+    try {
+      b.save(g.p);
+    } catch (const io_error&) {
+      threw = true;
+    }
+    ::setrlimit(RLIMIT_FSIZE, &old);
+    std::signal(SIGXFSZ, old_handler);
+    CHECK(threw);
+    same(data::lora_collection::load(g.p), a);
+    CHECK(siblings().empty());
+  }
+  SECTION("a save with fewer conditions leaves no file of the old set") {
+    data::lora_collection one(a.layout());
+    one.append(one.add_condition("only"), sample_adapter(50));
+    one.save(g.p);
+    same(data::lora_collection::load(g.p), one);
+    CHECK_FALSE(fs::exists(g.p / "condition_00001.npy"));
+    CHECK_FALSE(fs::exists(g.p / "features.npy"));
+    b.save(g.p / "");  // a trailing separator names the same folder
+    same(data::lora_collection::load(g.p), b);
+    CHECK(siblings().empty());
   }
 }

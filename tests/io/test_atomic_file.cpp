@@ -1,12 +1,21 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/io/atomic_file.hpp"
@@ -159,4 +168,69 @@ TEST_CASE("read_file_bytes reports missing and non-regular files by path", "[io]
   REQUIRE_THROWS_AS(io::read_file_bytes(missing), cpdiff::io_error);
   REQUIRE_THROWS_WITH(io::read_file_bytes(d.path()), Contains("not a regular file"));
   REQUIRE_THROWS_AS(io::write_file_atomic("", std::string_view("x")), cpdiff::io_error);
+}
+
+TEST_CASE("read_file_bytes refuses a FIFO at once instead of waiting for a writer", "[io][atomic_file]") {
+  temp_dir d;
+  const fs::path fifo = d / "pipe.safetensors";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  auto reading = std::async(std::launch::async, [&] { return io::read_file_bytes(fifo); });
+  if (reading.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);  // lets the blocked open return
+    if (fd >= 0) ::close(fd);
+    FAIL("read_file_bytes waited on a FIFO");
+  }
+  REQUIRE_THROWS_AS(reading.get(), cpdiff::io_error);
+  REQUIRE_THROWS_WITH(io::read_file_bytes(fifo), Contains(fifo.string()) && Contains("not a regular file"));
+}
+
+TEST_CASE("two threads saving one target never share a temporary file", "[io][atomic_file]") {
+  temp_dir d;
+  const fs::path target = d / "shared.bin";
+  std::atomic<int> failures{0};
+  auto saver = [&](char fill) {
+    const std::string text(4096, fill);
+    for (int i = 0; i < 200; ++i) {
+      try {
+        io::write_file_atomic(target, std::string_view(text));
+      } catch (const cpdiff::io_error&) {
+        ++failures;
+      }
+    }
+  };
+  std::thread a(saver, 'a'), b(saver, 'b');
+  a.join();
+  b.join();
+  CHECK(failures == 0);
+  const std::string got = io::read_file_text(target);
+  CHECK((got == std::string(4096, 'a') || got == std::string(4096, 'b')));
+  CHECK(d.entries() == std::vector<std::string>{"shared.bin"});
+}
+
+TEST_CASE("temporary files of dead processes are found and removed, live ones kept", "[io][atomic_file]") {
+  temp_dir d;
+  const fs::path target = d / "ckpt.safetensors";
+  // A pid that is not running: a child that has exited and been reaped.
+  const pid_t dead = ::fork();
+  if (dead == 0) ::_exit(0);
+  REQUIRE(dead > 0);
+  ::waitpid(dead, nullptr, 0);
+  const std::string dead_tmp = "ckpt.safetensors.tmp." + std::to_string(dead) + ".0.00000000000000ff";
+  const std::string old_style = "ckpt.safetensors.tmp." + std::to_string(dead);
+  const std::string live_tmp = "ckpt.safetensors.tmp." + std::to_string(::getpid()) + ".7.0000000000000001";
+  for (const auto& n : {dead_tmp, old_style, live_tmp, std::string("other.bin.tmp.1"), std::string("ckpt.safetensors")})
+    write_plain(d / n, "x");
+  auto names = [](std::vector<fs::path> ps) {
+    std::vector<std::string> out;
+    for (const auto& p : ps) out.push_back(p.filename().string());
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  std::vector<std::string> orphans = {dead_tmp, old_style};
+  std::sort(orphans.begin(), orphans.end());
+  CHECK(names(io::orphan_temp_files(target)) == orphans);
+  CHECK(names(io::remove_orphan_temp_files(target)) == orphans);
+  CHECK(io::orphan_temp_files(target).empty());
+  CHECK(fs::exists(d / live_tmp));
+  CHECK(fs::exists(d / "other.bin.tmp.1"));
 }

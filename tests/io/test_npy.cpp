@@ -215,6 +215,9 @@ TEST_CASE("npy truncations and random corruption only ever raise io_error", "[io
 TEST_CASE("save_npy checks the value count and leaves no file on error", "[io][npy]") {
   temp_dir d;
   REQUIRE_THROWS_AS(io::save_npy(d / "x.npy", {2, 2}, std::vector<float>{1, 2, 3}), cpdiff::shape_error);
+  // A product that wraps to the value count (2^32 * 2^32 = 0 mod 2^64) is refused, not written.
+  REQUIRE_THROWS_AS(io::save_npy(d / "x.npy", {std::size_t{1} << 32, std::size_t{1} << 32}, std::vector<float>{}),
+                    cpdiff::shape_error);
   CHECK(d.entries().empty());
   REQUIRE_THROWS_AS(io::save_npy(d / "missing" / "x.npy", {1}, std::vector<float>{1}), cpdiff::io_error);
 }
@@ -238,4 +241,33 @@ TEST_CASE("npy xtensor adaptors and interop with xt::load_npy / xt::dump_npy", "
   CHECK(col.data == std::vector<double>{2.0, 5.0});
   const auto back = io::to_xtensor(io::load_npy<float>(npy_fixture("f4_2x3.npy")));
   CHECK(back(1, 2) == 1.5f);
+}
+
+TEST_CASE("load_npy to an integer type refuses NaN, infinite and out-of-range values", "[io][npy]") {
+  auto f32 = [](std::vector<float> v) { return io::to_npy_bytes<float>(std::vector<std::size_t>{v.size()}, v); };
+  auto refused = [](const std::vector<std::byte>& b, auto type_tag) {
+    using T = decltype(type_tag);
+    try {
+      io::load_npy_bytes<T>(b, "ints.npy");
+      FAIL("accepted a value the integer type cannot hold");
+    } catch (const cpdiff::io_error& e) {
+      CHECK_THAT(e.what(), Contains("ints.npy") && Contains("element 1") && Contains("does not fit"));
+    }
+  };
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  refused(f32({1.0f, nan}), std::int32_t{});
+  refused(f32({1.0f, inf}), std::int32_t{});
+  refused(f32({1.0f, -inf}), std::int64_t{});
+  refused(f32({1.0f, 3.0e9f}), std::int32_t{});
+  refused(f32({1.0f, -2.0f}), std::uint32_t{});
+  refused(f32({1.0f, 9.3e18f}), std::int64_t{});
+  refused(io::to_npy_bytes<std::int64_t>(std::vector<std::size_t>{2}, std::vector<std::int64_t>{0, 1LL << 40}),
+          std::int32_t{});
+  refused(io::to_npy_bytes<std::uint64_t>(std::vector<std::size_t>{2}, std::vector<std::uint64_t>{0, ~0ULL}),
+          std::int64_t{});
+  // In range: truncated toward zero as before, the extremes included.
+  CHECK(io::load_npy_bytes<std::int32_t>(f32({-2147483648.0f, 2147483520.0f, -1.9f, 0.5f})).data ==
+        std::vector<std::int32_t>{-2147483647 - 1, 2147483520, -1, 0});
+  CHECK(io::load_npy_bytes<std::uint8_t>(f32({255.9f, -0.5f})).data == std::vector<std::uint8_t>{255, 0});
+  CHECK(io::load_npy_bytes<float>(f32({nan})).data.size() == 1);  // floats pass through
 }

@@ -278,6 +278,7 @@ TEST_CASE("peft: inspect reports the layout, unconverted, and says how two folde
   SECTION("a module missing on either side") {
     lora::adapter fewer = a;
     fewer.modules.erase("model.layers.0.self_attn.v_proj");
+    fewer.target_modules = {"q_proj", "up_proj"};  // load_peft refuses a target that matches no module
     lora::save_peft(t.path / "fewer", fewer, "base");
     const auto f = lora::inspect_peft(t.path / "fewer");
     CHECK_THAT(lora::peft_layout_difference(s, f),
@@ -296,5 +297,46 @@ TEST_CASE("peft: inspect reports the layout, unconverted, and says how two folde
   }
   SECTION("a folder that load_peft refuses is refused the same way") {
     REQUIRE_THROWS_AS(lora::inspect_peft(t.path / "missing"), io_error);
+  }
+}
+
+TEST_CASE("peft: lora_alpha <= 0, target_modules that miss the weights and deep JSON are refused",
+          "[lora][peft]") {
+  temp_dir t;
+  lora::save_peft(t.path, random_adapter(2, 8, false, 11), "base");  // modules q_proj, v_proj, up_proj
+  const fs::path cfg = t.path / "adapter_config.json";
+  const auto config = read_json(cfg);
+  auto refused = [&](const nlohmann::json& c, const std::string& needle) {
+    write_text(cfg, c.dump());
+    INFO(c.dump());
+    REQUIRE_THROWS_AS(lora::load_peft(t.path), io_error);
+    REQUIRE_THROWS_WITH(lora::load_peft(t.path), Catch::Contains(cfg.string()) && Catch::Contains(needle));
+    REQUIRE_THROWS_WITH(lora::inspect_peft(t.path), Catch::Contains(needle));
+  };
+  auto with = [&](const char* k, nlohmann::json v) {
+    auto c = config;
+    c[k] = std::move(v);
+    return c;
+  };
+  refused(with("lora_alpha", 0), "'lora_alpha' is 0");
+  refused(with("lora_alpha", -16), "'lora_alpha' is -16");
+  refused(with("target_modules", {"q_proj", "v_proj"}), "does not name module 'model.layers.1.mlp.up_proj'");
+  refused(with("target_modules", {"q_proj", "v_proj", "up_proj", "k_proj"}), "names 'k_proj'");
+  // PEFT's suffix match and its single-string regular expression are accepted.
+  write_text(cfg, with("target_modules", {"self_attn.q_proj", "v_proj", "mlp.up_proj"}).dump());
+  CHECK(lora::load_peft(t.path).modules.size() == 3);
+  write_text(cfg, with("target_modules", ".*(q|v|up)_proj").dump());
+  CHECK(lora::load_peft(t.path).modules.size() == 3);
+  // Deep nesting is refused while parsing; a long value is quoted as a short excerpt.
+  const std::size_t depth = 100000;
+  write_text(cfg, R"({"peft_type": "LORA", "bias": )" + std::string(depth, '[') + std::string(depth, ']') + "}");
+  REQUIRE_THROWS_WITH(lora::load_peft(t.path), Catch::Contains("nested deeper than 64 levels"));
+  write_text(cfg, with("bias", std::string(10000, 'x')).dump());
+  try {
+    lora::load_peft(t.path);
+    FAIL("accepted bias = \"xxx...\"");
+  } catch (const io_error& e) {
+    CHECK_THAT(e.what(), Catch::Contains("'bias' is \"xxx") && Catch::Contains("..."));
+    CHECK(std::string(e.what()).size() < 400);
   }
 }

@@ -389,3 +389,60 @@ TEST_CASE("safetensors truncation and random corruption only ever raise io_error
   }
   CHECK(accepted < 3000);
 }
+
+TEST_CASE("safetensors header: deep nesting, NUL bytes and huge values give short errors",
+          "[io][safetensors][corrupt]") {
+  SECTION("nesting deeper than the limit is refused while parsing, not dumped into the message") {
+    const std::size_t depth = 100000;  // dump() of such a value used to overflow the stack
+    const std::string deep = std::string(depth, '[') + std::string(depth, ']');
+    require_rejected(R"({"a":{"dtype":"F32","shape":)" + deep + R"(,"data_offsets":[0,0]}})", "",
+                     "nested deeper than 64 levels");
+    require_rejected(R"({"__metadata__":)" + deep + "}", "", "nested deeper than 64 levels");
+  }
+  SECTION("a NUL byte inside the header") {
+    const std::string ok = R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
+    require_rejected(ok + std::string(1, '\0') + "garbage", zeros(8), "NUL byte");
+    require_rejected(R"({"a":{"dtype":"F32","shape":[2],)" + std::string(1, '\0') + R"("data_offsets":[0,8]}})",
+                     zeros(8), "NUL byte");
+  }
+  SECTION("long values and tokens are quoted as short excerpts") {
+    auto short_error = [](const std::string& shape, const std::string& needle) {
+      try {
+        io::safetensors_file::from_bytes(
+            make_file(R"({"a":{"dtype":"F32","shape":)" + shape + R"(,"data_offsets":[0,0]}})", ""), "bad.safetensors");
+        FAIL("accepted shape " << shape.substr(0, 40));
+      } catch (const cpdiff::io_error& e) {
+        CHECK_THAT(e.what(), Contains("bad.safetensors") && Contains(needle) && Contains("..."));
+        CHECK(std::string(e.what()).size() < 400);
+      }
+    };
+    short_error("[\"" + std::string(5000, 'x') + "\"]", "not a non-negative integer");
+    short_error("[" + std::string(5000, '1') + ".5]", "not valid JSON");  // the parser quotes the token
+  }
+}
+
+TEST_CASE("safetensors zero-element shapes are valid whatever their other dimensions", "[io][safetensors]") {
+  // [2^63, 2^63, 0] holds no values: its product is 0, not an overflow.
+  const std::string h = R"({"z":{"dtype":"F32","shape":[9223372036854775808,9223372036854775808,0],)"
+                        R"("data_offsets":[0,0]}})";
+  const auto f = io::safetensors_file::from_bytes(make_file(h, ""));
+  CHECK(f.at("z").shape == std::vector<std::size_t>{std::size_t{1} << 63, std::size_t{1} << 63, 0});
+  CHECK(f.to_f32("z").empty());
+  // The writer checks its products too: an overflowing shape is refused instead of wrapping.
+  io::safetensors_writer w;
+  const std::vector<std::size_t> wraps = {std::size_t{1} << 32, std::size_t{1} << 32};
+  REQUIRE_THROWS_AS(w.add("o", wraps, std::vector<float>{}), cpdiff::shape_error);
+  w.add("z", std::vector<std::size_t>{std::size_t{1} << 63, std::size_t{1} << 63, 0}, std::vector<float>{});
+  CHECK(io::safetensors_file::from_bytes(w.to_bytes()).to_f32("z").empty());
+}
+
+TEST_CASE("safetensors parses a header of 100k tensors (linear header parse)", "[io][safetensors]") {
+  constexpr std::size_t n = 100000;
+  io::safetensors_writer w;
+  for (std::size_t i = 0; i < n; ++i) w.add("t" + std::to_string(i), {1}, std::vector<float>{static_cast<float>(i)});
+  const auto f = io::safetensors_file::from_bytes(w.to_bytes(), "big.safetensors");
+  REQUIRE(f.size() == n);
+  CHECK(f.to_f32("t0") == std::vector<float>{0.0f});
+  CHECK(f.to_f32("t99999") == std::vector<float>{99999.0f});
+  CHECK(f.at("t5").end - f.at("t5").begin == 4);
+}

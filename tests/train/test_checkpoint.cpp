@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -23,6 +25,25 @@ struct wide_ae_cfg {
   static constexpr std::size_t fold = 2, kernel = 3;
   static constexpr std::array<std::size_t, 2> enc{2, 4}, dec{4, 2};
 };
+
+// A copy of checkpoint `from` at `to` with element i of tensor `name` set to v (of the tensor's own dtype).
+template <class V>
+void write_tampered(const std::filesystem::path& from, const std::filesystem::path& to, const std::string& name,
+                    std::size_t i, V v) {
+  const io::safetensors_file f = io::load_safetensors(from);
+  io::safetensors_writer w;
+  for (const auto& [k, value] : f.metadata()) w.set_metadata(k, value);
+  for (const auto& e : f.tensors()) {
+    std::vector<std::byte> b(f.raw(e.name).begin(), f.raw(e.name).end());
+    if (e.name == name) {
+      REQUIRE(io::st_dtype_size(e.dtype) == sizeof(V));
+      REQUIRE((i + 1) * sizeof(V) <= b.size());
+      std::memcpy(b.data() + i * sizeof(V), &v, sizeof(V));
+    }
+    w.add_raw(e.name, e.dtype, e.shape, b);
+  }
+  w.save(to);
+}
 
 // Everything that must match after an exact resume.
 template <class Trainer>
@@ -289,5 +310,81 @@ TEST_CASE("resume rejects a checkpoint of another model or setup, naming the ten
     train::autoencoder_trainer t(ae, data.cview(), {.batch_size = 4});
     REQUIRE_THROWS_AS(t.resume(cut), io_error);
     REQUIRE_THROWS_AS(t.resume(dir.path / "nope.safetensors"), io_error);
+  }
+}
+
+TEST_CASE("resume rejects values no run can have saved, naming the file and the tensor, and changes nothing",
+          "[train][checkpoint]") {
+  testing::temp_dir dir("values");
+  const auto path = dir.path / "ae.safetensors", bad = dir.path / "bad.safetensors";
+  const auto data = testing::low_rank_rows(10, 24, 3);
+  const train::train_options opts{.batch_size = 4, .plateau = optim::reduce_lr_on_plateau{}, .ema_decay = 0.9,
+                                  .seed = 5};
+  {
+    tiny_ae ae(24, 1);
+    train::autoencoder_trainer t(ae, data.cview(), opts);
+    t.run(6);
+    t.save_checkpoint(path);
+  }
+  tiny_ae probe(24, 1);
+  const std::string param = probe.parameters().entries()[0].name;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  auto refused = [&](const std::string& tensor, const std::string& needle) {
+    tiny_ae ae(24, 1);
+    train::autoencoder_trainer t(ae, data.cview(), opts);
+    const std::vector<float> before(ae.parameters().values().data(),
+                                    ae.parameters().values().data() + ae.parameters().size());
+    INFO(tensor);
+    REQUIRE_THROWS_AS(t.resume(bad), io_error);
+    REQUIRE_THROWS_WITH(t.resume(bad), Catch::Contains(bad.string()) && Catch::Contains("'" + tensor + "'") &&
+                                           Catch::Contains(needle));
+    CHECK(t.step_count() == 0);
+    CHECK(testing::same_bits(before.data(), ae.parameters().values().data(), before.size()));
+  };
+  SECTION("non-finite parameters and state") {
+    write_tampered(path, bad, "model/" + param, 1, std::numeric_limits<float>::quiet_NaN());
+    refused("model/" + param, "holds nan at element 1");
+    write_tampered(path, bad, "ema/" + param, 0, std::numeric_limits<float>::infinity());
+    refused("ema/" + param, "holds inf at element 0");
+    write_tampered(path, bad, "optimizer/" + param + ".exp_avg", 2, std::numeric_limits<float>::quiet_NaN());
+    refused("optimizer/" + param + ".exp_avg", "finite");
+  }
+  SECTION("a negative second moment") {
+    write_tampered(path, bad, "optimizer/" + param + ".exp_avg_sq", 0, -1.0f);
+    refused("optimizer/" + param + ".exp_avg_sq", "holds -1 at element 0, expected a finite value >= 0");
+  }
+  SECTION("NaN or negative learning rate, NaN losses") {
+    write_tampered(path, bad, "plateau/lr", 0, nan);
+    refused("plateau/lr", "is nan");
+    write_tampered(path, bad, "plateau/lr", 0, -1e-3);
+    refused("plateau/lr", "is -0.001, expected a finite value >= 0");
+    write_tampered(path, bad, "trainer/epoch_loss_sum", 0, nan);
+    refused("trainer/epoch_loss_sum", "is nan");
+    write_tampered(path, bad, "history/loss", 3, nan);
+    refused("history/loss", "element 3 is nan");
+  }
+  SECTION("absurd counters") {
+    write_tampered(path, bad, "trainer/step", 0, ~std::uint64_t{0});
+    refused("trainer/step", "is 18446744073709551615, not a step count of a real run");
+    write_tampered(path, bad, "optimizer/step", 0, std::uint64_t{7});
+    refused("optimizer/step", "is 7, more than trainer/step 6");
+    write_tampered(path, bad, "trainer/position", 0, std::uint64_t{11});
+    refused("trainer/position", "is 11, more than its dataset size 10");
+    write_tampered(path, bad, "ema/num_updates", 0, std::uint64_t{1000});
+    refused("ema/num_updates", "more than trainer/step 6");
+    write_tampered(path, bad, "trainer/step", 0, std::uint64_t{4});
+    refused("optimizer/step", "is 6, more than trainer/step 4");
+    write_tampered(path, bad, "history/step", 5, std::uint64_t{7});
+    refused("history/step", "element 5 is 7, expected steps increasing from 1 up to trainer/step 6");
+  }
+  SECTION("a non-monotonic history") {
+    write_tampered(path, bad, "history/step", 2, std::uint64_t{1});
+    refused("history/step", "element 2 is 1, expected steps increasing");
+  }
+  SECTION("the untouched checkpoint resumes") {
+    tiny_ae ae(24, 1);
+    train::autoencoder_trainer t(ae, data.cview(), opts);
+    t.resume(path);
+    CHECK(t.step_count() == 6);
   }
 }

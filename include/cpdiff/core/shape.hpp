@@ -14,6 +14,35 @@ namespace cpdiff {
 // A template size given at run time instead (as Eigen's Dynamic, std::dynamic_extent).
 inline constexpr std::size_t dynamic = static_cast<std::size_t>(-1);
 
+// Size arithmetic for readers of untrusted files: false (and out untouched) when the result overflows.
+inline constexpr bool checked_mul(std::size_t a, std::size_t b, std::size_t& out) {
+  std::size_t r = 0;
+  if (__builtin_mul_overflow(a, b, &r)) return false;
+  out = r;
+  return true;
+}
+inline constexpr bool checked_add(std::size_t a, std::size_t b, std::size_t& out) {
+  std::size_t r = 0;
+  if (__builtin_add_overflow(a, b, &r)) return false;
+  out = r;
+  return true;
+}
+// The product of the dimensions [first, last). A zero dimension makes it 0 whatever the others: a
+// [2^63, 2^63, 0] tensor is empty, not an overflow.
+template <class It>
+constexpr bool checked_product(It first, It last, std::size_t& out) {
+  std::size_t n = 1;
+  bool zero = false, overflow = false;
+  for (; first != last; ++first) {
+    const std::size_t d = static_cast<std::size_t>(*first);
+    if (d == 0) zero = true;
+    else if (!checked_mul(n, d, n)) overflow = true;
+  }
+  if (!zero && overflow) return false;
+  out = zero ? 0 : n;
+  return true;
+}
+
 class shape {
  public:
   static constexpr std::size_t max_rank = 5;
@@ -41,6 +70,8 @@ class shape {
     for (std::size_t i = 0; i < rank_; ++i) n *= d_[i];
     return n;
   }
+  // size(), or false when the product overflows (shapes read from files).
+  constexpr bool checked_size(std::size_t& out) const { return checked_product(begin(), end(), out); }
   constexpr const std::size_t* begin() const { return d_.data(); }
   constexpr const std::size_t* end() const { return d_.data() + rank_; }
   // Dimensions [first, rank) as a new shape (drop leading dims).

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "cpdiff/core/error.hpp"
+#include "cpdiff/core/shape.hpp"
 
 namespace cpdiff::data {
 
@@ -107,6 +108,8 @@ class gz_input {
       throw_error<io_error>(where_, "'", path_, "': file not found");
     if (std::filesystem::is_directory(st))
       throw_error<io_error>(where_, "'", path_, "': is a directory, expected a .gz file");
+    if (!std::filesystem::is_regular_file(st))  // a FIFO would block the open
+      throw_error<io_error>(where_, "'", path_, "': is not a regular file, expected a .gz file");
     file_.reset(std::fopen(path_.c_str(), "rb"));
     if (!file_) {
       const int e = errno;
@@ -297,8 +300,14 @@ inline void check_no_trailing(gz_input& in, std::size_t expected, const char* un
 // IDX readers
 // ---------------------------------------------------------------------------------------------
 
+// What a caller expects of an IDX image file: checked on the header, before any pixel is inflated.
+struct idx_image_limits {
+  std::size_t rows = 0, cols = 0;     // 0: any size
+  std::size_t max_count = all_items;  // most images accepted
+};
+
 // Reads a gzip-compressed IDX image file (magic 0x00000803). rows and cols must be non-zero.
-inline idx_images read_idx_images(const std::filesystem::path& path) {
+inline idx_images read_idx_images(const std::filesystem::path& path, const idx_image_limits& limits = {}) {
   constexpr const char* where = "read_idx_images";
   detail::gz_input in(path, where);
   const auto h =
@@ -310,11 +319,17 @@ inline idx_images read_idx_images(const std::filesystem::path& path) {
   if (out.rows == 0 || out.cols == 0)
     throw_error<io_error>(where, "'", in.path(), "': invalid image size ", out.rows, "x", out.cols,
                           " in the IDX header");
-  const std::size_t per_image = out.rows * out.cols;  // < 2^64: both fit in 32 bits
-  if (out.count != 0 && per_image > std::numeric_limits<std::size_t>::max() / out.count)
+  if ((limits.rows != 0 && out.rows != limits.rows) || (limits.cols != 0 && out.cols != limits.cols))
+    throw_error<io_error>(where, "'", in.path(), "': expected ", limits.rows, "x", limits.cols,
+                          " images, file has ", out.rows, "x", out.cols);
+  if (out.count > limits.max_count)
+    throw_error<io_error>(where, "'", in.path(), "': the IDX header claims ", out.count, " images, more than the ",
+                          limits.max_count, " expected");
+  const std::array<std::size_t, 3> dims = {out.count, out.rows, out.cols};
+  std::size_t expected = 0;
+  if (!checked_product(dims.begin(), dims.end(), expected))
     throw_error<io_error>(where, "'", in.path(), "': IDX header size ", out.count, "x", out.rows, "x",
                           out.cols, " overflows");
-  const std::size_t expected = out.count * per_image;
   out.pixels = in.read_vector(expected);
   if (out.pixels.size() < expected)
     throw_error<io_error>(where, "'", in.path(), "': expected ", expected, " pixel bytes (", out.count,
@@ -325,13 +340,18 @@ inline idx_images read_idx_images(const std::filesystem::path& path) {
 
 // Reads a gzip-compressed IDX label file (magic 0x00000801). Every label must be below
 // num_classes (10 for Fashion-MNIST); num_classes = 0 skips that check.
+// At most max_count labels are accepted (checked on the header).
 inline idx_labels read_idx_labels(const std::filesystem::path& path,
-                                  std::size_t num_classes = fashion_mnist_num_classes) {
+                                  std::size_t num_classes = fashion_mnist_num_classes,
+                                  std::size_t max_count = all_items) {
   constexpr const char* where = "read_idx_labels";
   detail::gz_input in(path, where);
   const auto h =
       detail::read_idx_header(in, 8, idx_labels_magic, "IDX unsigned-byte 1-D label file", where);
   const std::size_t count = detail::load_be32(h.data() + 4);
+  if (count > max_count)
+    throw_error<io_error>(where, "'", in.path(), "': the IDX header claims ", count, " labels, more than the ",
+                          max_count, " expected");
   idx_labels out;
   out.labels = in.read_vector(count);
   if (out.labels.size() < count)
@@ -363,8 +383,8 @@ inline std::filesystem::path fashion_mnist_labels_path(const std::filesystem::pa
 }
 
 // Loads split "train" (60000 images) or "t10k" (10000) from dir, keeping the first max_count
-// images (all by default). Both files are read and validated completely. Images must be 28x28 and
-// the image and label counts must agree.
+// images (all by default). Both files are read and validated completely. Images must be 28x28, at
+// most 60000 of them, and the image and label counts must agree.
 inline fashion_mnist_split load_fashion_mnist(const std::filesystem::path& dir, std::string_view split,
                                               std::size_t max_count = all_items) {
   constexpr const char* where = "load_fashion_mnist";
@@ -381,11 +401,10 @@ inline fashion_mnist_split load_fashion_mnist(const std::filesystem::path& dir, 
                             default_fashion_mnist_dir, ") or pass the directory that holds ",
                             images_path.filename().string(), " and ", labels_path.filename().string());
   }
-  idx_images img = read_idx_images(images_path);
-  idx_labels lab = read_idx_labels(labels_path, fashion_mnist_num_classes);
-  if (img.rows != fashion_mnist_rows || img.cols != fashion_mnist_cols)
-    throw_error<io_error>(where, "'", images_path.string(), "': expected ", fashion_mnist_rows, "x",
-                          fashion_mnist_cols, " images, file has ", img.rows, "x", img.cols);
+  // The header is checked before the body is inflated: 28x28, at most the train split's count.
+  idx_images img =
+      read_idx_images(images_path, {fashion_mnist_rows, fashion_mnist_cols, fashion_mnist_train_count});
+  idx_labels lab = read_idx_labels(labels_path, fashion_mnist_num_classes, fashion_mnist_train_count);
   if (img.count != lab.count())
     throw_error<io_error>(where, "split '", split, "': '", images_path.string(), "' has ", img.count,
                          " images but '", labels_path.string(), "' has ", lab.count(), " labels");

@@ -20,9 +20,10 @@
 //                          "feature_dim": F, "conditions": [{"name", "file", "checkpoints": K}, ...]}
 //   condition_00000.npy   float32 [K, N], one per condition
 //   features.npy          float32 [C, F], only when F > 0
-// Every file is written atomically and index.json last, so a reader never sees an index that names
-// files not yet written. load() checks everything: a missing, truncated or inconsistent file is an
-// io_error naming that file.
+// save() writes the whole set into a fresh sibling folder "<folder>.tmp.<pid>.<n>.<random>" and then
+// moves it into place (swapping it with an existing folder in one step where the file system can), so a
+// reader sees the old set or the new one, never a mix. load() checks everything: a missing, truncated or
+// inconsistent file is an io_error naming that file.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -164,6 +165,7 @@ class lora_collection {
   };
 
   static lora_collection load_unchecked(const std::filesystem::path& folder);
+  void write_files(const std::filesystem::path& folder) const;
   const condition& at(std::size_t c) const {
     CPDIFF_CHECK(c < conds_.size(), config_error, "data::lora_collection", "condition index ", c, " out of range (",
                  conds_.size(), " conditions)");

@@ -2,6 +2,7 @@
 // lora_collection::save / load: the folder format described in data/lora_collection.hpp.
 // Included by lora_collection.hpp; not meant to be included on its own.
 #include <cstddef>
+#include <cstdio>
 #include <filesystem>
 #include <span>
 #include <string>
@@ -9,11 +10,14 @@
 #include <utility>
 #include <vector>
 
+
 #include <nlohmann/json.hpp>
 
 #include "cpdiff/core/error.hpp"
 #include "cpdiff/data/lora_collection.hpp"
 #include "cpdiff/io/atomic_file.hpp"
+#include "cpdiff/io/atomic_folder.hpp"
+#include "cpdiff/io/json_read.hpp"
 #include "cpdiff/io/npy.hpp"
 
 namespace cpdiff::data {
@@ -37,13 +41,35 @@ inline std::vector<float> read_f32_matrix(const std::filesystem::path& file, std
   }
   return io::load_npy_bytes<float>(bytes, file.string()).data;
 }
+
+// A tensor's "shape" from the index: a list of non-negative integers (a plain conversion would wrap -1 to
+// 2^64 - 1 and cut 1.9 to 1).
+inline std::vector<std::size_t> read_dims(const std::filesystem::path& index, const std::string& tensor,
+                                          const nlohmann::json& t) {
+  const auto it = t.find("shape");
+  if (it == t.end() || !it->is_array())
+    collection_fail(index, "tensor '", tensor, "': 'shape' is missing or not a list");
+  std::vector<std::size_t> dims;
+  for (const auto& d : *it) {
+    if (!d.is_number_unsigned())
+      collection_fail(index, "tensor '", tensor, "': shape entry ", io::json_excerpt(d),
+                      " is not a non-negative integer");
+    dims.push_back(d.get<std::size_t>());
+  }
+  return dims;
+}
+
 }  // namespace detail
 
+// The whole set to a fresh folder, then swapped into place (io/atomic_folder.hpp): a reader sees the old
+// collection or the new one. An existing folder is replaced only when it is empty or holds an index.json.
 inline void lora_collection::save(const std::filesystem::path& folder) const {
-  std::error_code ec;
-  std::filesystem::create_directories(folder, ec);
-  CPDIFF_CHECK(!ec, io_error, "data::lora_collection::save", "cannot create folder '", folder.string(), "': ",
-               ec.message());
+  io::write_folder_atomic(folder, [&](const std::filesystem::path& tmp) { write_files(tmp); }, index_file,
+                          "data::lora_collection::save");
+}
+
+// The set's files, into an existing folder.
+inline void lora_collection::write_files(const std::filesystem::path& folder) const {
   nlohmann::json j;
   j["format"] = "cpdiff.lora_collection";
   j["version"] = 1;
@@ -88,12 +114,9 @@ inline lora_collection lora_collection::load_unchecked(const std::filesystem::pa
   CPDIFF_CHECK(std::filesystem::is_directory(folder), io_error, "data::lora_collection::load", "'", folder.string(),
                "' is not a folder (expected one holding ", index_file, ")");
   const auto index = folder / index_file;
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(io::read_file_text(index));
-  } catch (const nlohmann::json::exception& e) {
-    collection_fail(index, "not valid JSON: ", e.what());
-  }
+  io::json_parse_result parsed = io::parse_json(io::read_file_text(index));
+  if (!parsed.ok()) collection_fail(index, "not valid JSON: ", parsed.error);
+  nlohmann::json j = std::move(parsed.value);
   // Typed field access; a missing field or a wrong type is an io_error naming the index file.
   auto get = [&](const nlohmann::json& o, const char* key, auto kind) {
     using V = decltype(kind);
@@ -105,14 +128,15 @@ inline lora_collection lora_collection::load_unchecked(const std::filesystem::pa
     else if constexpr (std::is_same_v<V, double>) ok = v.is_number();
     else if constexpr (std::is_same_v<V, std::string>) ok = v.is_string();
     else ok = v.is_array();
-    if (!ok) collection_fail(index, "field '", key, "' has the wrong type: ", v.dump());
+    if (!ok) collection_fail(index, "field '", key, "' has the wrong type: ", io::json_excerpt(v));
     return v.template get<V>();
   };
   using strings = std::vector<std::string>;
   using sizes = std::vector<std::size_t>;
   if (!j.is_object() || !j.contains("format") || j["format"] != "cpdiff.lora_collection")
     collection_fail(index, "not a cpdiff.lora_collection index (field 'format')");
-  if (get(j, "version", std::size_t{}) != 1) collection_fail(index, "unsupported version ", j["version"].dump());
+  if (get(j, "version", std::size_t{}) != 1)
+    collection_fail(index, "unsupported version ", io::json_excerpt(j["version"]));
   const nlohmann::json ad = j.contains("adapter") ? j["adapter"] : nlohmann::json();
   const std::size_t rank = get(ad, "r", std::size_t{});
   std::vector<lora_tensor_slot> slots;
@@ -120,12 +144,11 @@ inline lora_collection lora_collection::load_unchecked(const std::filesystem::pa
   const nlohmann::json tensors = j.contains("tensors") ? j["tensors"] : nlohmann::json();
   if (!tensors.is_array() || tensors.empty()) collection_fail(index, "field 'tensors' is missing or empty");
   for (const auto& t : tensors) {
-    const std::string kind = get(t, "kind", std::string{});
+    const std::string name = get(t, "name", std::string{}), kind = get(t, "kind", std::string{});
     if (kind != "A" && kind != "B") collection_fail(index, "tensor kind '", kind, "' is not \"A\" or \"B\"");
-    const sizes sh = get(t, "shape", sizes{});
-    if (sh.size() != 2) collection_fail(index, "tensor '", get(t, "name", std::string{}), "' is not 2-D");
-    slots.push_back({get(t, "name", std::string{}), get(t, "module", std::string{}), kind[0],
-                     shape{sh[0], sh[1]}, 0});
+    const sizes sh = detail::read_dims(index, name, t);
+    if (sh.size() != 2) collection_fail(index, "tensor '", name, "' is not 2-D");
+    slots.push_back({name, get(t, "module", std::string{}), kind[0], shape{sh[0], sh[1]}, 0});
     offsets.push_back(get(t, "offset", std::size_t{}));
   }
   lora_layout layout;
@@ -143,7 +166,13 @@ inline lora_collection lora_collection::load_unchecked(const std::filesystem::pa
   if (N != layout.size()) collection_fail(index, "'dim' is ", N, " but the tensors hold ", layout.size(), " values");
   const double floor = get(j, "std_floor", double{});
   if (!(floor > 0) || !std::isfinite(floor)) collection_fail(index, "'std_floor' must be finite and > 0");
-  lora_collection out(std::move(layout), floor);
+  lora_collection out = [&] {
+    try {
+      return lora_collection(std::move(layout), floor);
+    } catch (const error& e) {
+      collection_fail(index, e.what());
+    }
+  }();
 
   const std::size_t F = get(j, "feature_dim", std::size_t{});
   const nlohmann::json conds = j.contains("conditions") ? j["conditions"] : nlohmann::json();

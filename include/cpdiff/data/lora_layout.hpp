@@ -135,11 +135,15 @@ class lora_layout {
       CPDIFF_CHECK(i == 0 || s[i - 1].name != e.name, config_error, where, "tensor '", e.name, "' appears twice");
       CPDIFF_CHECK(e.name == lora_tensor_name(e.module, e.which) && (e.which == 'A' || e.which == 'B'), config_error,
                    where, "tensor '", e.name, "' does not name module '", e.module, "' lora_", e.which);
-      CPDIFF_CHECK(e.shape.rank() == 2 && e.shape.size() > 0 && (e.which == 'A' ? e.shape[0] : e.shape[1]) == rank_,
+      CPDIFF_CHECK(e.shape.rank() == 2 && e.shape[0] > 0 && e.shape[1] > 0 &&
+                       (e.which == 'A' ? e.shape[0] : e.shape[1]) == rank_,
                    shape_error, where, "tensor '", e.name, "' has shape ", e.shape, ", which does not fit rank ", rank_);
+      std::size_t n = 0;
+      CPDIFF_CHECK(e.shape.checked_size(n) && checked_add(size_, n, n), shape_error, where, "tensor '", e.name,
+                   "' of shape ", e.shape, " overflows the flat vector's length");
       ++seen[e.module];
       e.offset = size_;
-      size_ += e.size();
+      size_ = n;
     }
     for (const auto& [m, n] : seen)
       CPDIFF_CHECK(n == 2, config_error, where, "module '", m, "' lacks its lora_A or lora_B tensor");

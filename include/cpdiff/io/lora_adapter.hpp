@@ -72,10 +72,13 @@ struct adapter {
                  " differs from the adapter's rank ", rank);
     CPDIFF_CHECK(w.in_features > 0 && w.out_features > 0, shape_error, "lora::adapter::add", "module '", module,
                  "': empty shapes A ", w.a_shape(), ", B ", w.b_shape());
-    CPDIFF_CHECK(w.a.size() == w.a_shape().size(), shape_error, "lora::adapter::add", "module '", module,
-                 "': lora_A holds ", w.a.size(), " values but its shape ", w.a_shape(), " needs ", w.a_shape().size());
-    CPDIFF_CHECK(w.b.size() == w.b_shape().size(), shape_error, "lora::adapter::add", "module '", module,
-                 "': lora_B holds ", w.b.size(), " values but its shape ", w.b_shape(), " needs ", w.b_shape().size());
+    std::size_t na = 0, nb = 0;
+    CPDIFF_CHECK(w.a_shape().checked_size(na) && w.b_shape().checked_size(nb), shape_error, "lora::adapter::add",
+                 "module '", module, "': shapes A ", w.a_shape(), ", B ", w.b_shape(), " overflow");
+    CPDIFF_CHECK(w.a.size() == na, shape_error, "lora::adapter::add", "module '", module, "': lora_A holds ",
+                 w.a.size(), " values but its shape ", w.a_shape(), " needs ", na);
+    CPDIFF_CHECK(w.b.size() == nb, shape_error, "lora::adapter::add", "module '", module, "': lora_B holds ",
+                 w.b.size(), " values but its shape ", w.b_shape(), " needs ", nb);
     modules[module] = std::move(w);
   }
   // Adds the module name (the last component of a module path) to target_modules if it is new.

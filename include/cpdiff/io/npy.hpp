@@ -11,6 +11,7 @@
 // files, Fortran order and structured dtypes throw cpdiff::io_error naming the file and the problem.
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -20,9 +21,11 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "cpdiff/core/error.hpp"
+#include "cpdiff/core/shape.hpp"
 #include "cpdiff/io/atomic_file.hpp"
 #include "cpdiff/io/half.hpp"
 
@@ -206,6 +209,30 @@ T npy_decode(const npy_header& h, const std::byte* p) {
   }
 }
 
+// Element p as the integer type T, or false when T cannot hold it (NaN, infinite or out of range): the
+// plain conversion would be undefined for floats and would wrap for integers.
+template <class T>
+bool npy_decode_integer(const npy_header& h, const std::byte* p, T& out) {
+  if (h.kind == 'f') {
+    const double v = std::trunc(npy_decode<double>(h, p));
+    constexpr double lo = static_cast<double>(std::numeric_limits<T>::min());  // 0 or -2^(bits-1): exact
+    constexpr double hi = 2.0 * static_cast<double>(std::numeric_limits<T>::max() / 2 + 1);  // max + 1: exact
+    if (!(v >= lo && v < hi)) return false;
+    out = static_cast<T>(v);
+    return true;
+  }
+  if (h.kind == 'u') {
+    const auto v = npy_decode<std::uint64_t>(h, p);
+    if (!std::in_range<T>(v)) return false;
+    out = static_cast<T>(v);
+    return true;
+  }
+  const auto v = npy_decode<std::int64_t>(h, p);  // 'i' and 'b'
+  if (!std::in_range<T>(v)) return false;
+  out = static_cast<T>(v);
+  return true;
+}
+
 template <class T>
 constexpr std::string_view npy_descr_for() {
   static_assert(std::is_arithmetic_v<T>, "save_npy takes arithmetic values");
@@ -251,16 +278,9 @@ inline npy_header read_npy_header(std::span<const std::byte> bytes, const std::s
   detail::npy_header_parser(text, source).parse(h);
   h.data_offset = prefix + hlen;
 
-  std::size_t numel = 1;
-  bool zero = false;
-  for (std::size_t d : h.shape) {
-    if (d == 0) zero = true;
-    else if (numel > std::numeric_limits<std::size_t>::max() / d) fail("shape overflows");
-    else numel *= d;
-  }
-  if (zero) numel = 0;
-  if (numel > std::numeric_limits<std::size_t>::max() / h.itemsize) fail("shape overflows");
-  const std::size_t need = numel * h.itemsize;
+  std::size_t numel = 0, need = 0;
+  if (!checked_product(h.shape.begin(), h.shape.end(), numel) || !checked_mul(numel, h.itemsize, need))
+    fail("shape overflows");
   const std::size_t have = bytes.size() - h.data_offset;
   if (have < need) fail("data is truncated: expected ", need, " bytes, found ", have);
   if (have > need) fail(have - need, " trailing byte(s) after the data (expected ", need, " bytes)");
@@ -276,7 +296,17 @@ npy_array<T> load_npy_bytes(std::span<const std::byte> bytes, const std::string&
   const std::size_t n = h.numel();
   out.data.resize(n);
   const std::byte* p = bytes.data() + h.data_offset;
-  for (std::size_t i = 0; i < n; ++i) out.data[i] = detail::npy_decode<T>(h, p + i * h.itemsize);
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::byte* e = p + i * h.itemsize;
+      if (!detail::npy_decode_integer<T>(h, e, out.data[i]))
+        throw_error<io_error>("npy", "'", source, "': element ", i, " (", detail::npy_decode<double>(h, e),
+                              ") does not fit the requested ", sizeof(T) * 8, "-bit ",
+                              std::is_signed_v<T> ? "signed" : "unsigned", " integer type");
+    }
+  } else {
+    for (std::size_t i = 0; i < n; ++i) out.data[i] = detail::npy_decode<T>(h, p + i * h.itemsize);
+  }
   return out;
 }
 
@@ -289,14 +319,12 @@ npy_array<T> load_npy(const std::filesystem::path& path) {
 // The complete file content for `data` of `shape` (version 1.0 unless the header needs 2.0).
 template <class T>
 std::vector<std::byte> to_npy_bytes(std::span<const std::size_t> shape, std::span<const T> data) {
-  std::size_t n = 1;
   std::string dims;
-  for (std::size_t i = 0; i < shape.size(); ++i) {
-    n *= shape[i];
-    dims += (i ? ", " : "") + std::to_string(shape[i]);
-  }
+  for (std::size_t i = 0; i < shape.size(); ++i) dims += (i ? ", " : "") + std::to_string(shape[i]);
   if (shape.size() == 1) dims += ",";
-  CPDIFF_CHECK(n == data.size(), shape_error, "save_npy", data.size(), " values do not fill shape (", dims, ")");
+  std::size_t n = 0;
+  CPDIFF_CHECK(checked_product(shape.begin(), shape.end(), n) && n == data.size(), shape_error, "save_npy",
+               data.size(), " values do not fill shape (", dims, ")");
   std::string header = "{'descr': '" + std::string(detail::npy_descr_for<T>()) +
                        "', 'fortran_order': False, 'shape': (" + dims + "), }";
   // Pad with spaces and end with '\n' so the data starts on a 64-byte boundary.

@@ -8,7 +8,9 @@
 // config fields (r 8, lora_alpha 8, lora_dropout 0, use_rslora false) and rejects what a lora::adapter
 // cannot represent (fan_in_fan_out, bias other than "none", per-module rank/alpha patterns, DoRA, keys
 // other than A/B pairs) with an io_error naming the file and the field or key; shapes inconsistent
-// with r are a shape_error naming the file and the key.
+// with r are a shape_error naming the file and the key. lora_alpha must be > 0, and a list of
+// target_modules must match the modules of the weights both ways (PEFT's match: the path or its last parts).
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -21,6 +23,7 @@
 
 #include "cpdiff/core/error.hpp"
 #include "cpdiff/io/atomic_file.hpp"
+#include "cpdiff/io/json_read.hpp"
 #include "cpdiff/io/safetensors.hpp"
 #include "cpdiff/io/lora_adapter.hpp"
 
@@ -37,6 +40,7 @@ struct peft_config {
   double lora_dropout = 0;
   bool use_rslora = false;
   std::vector<std::string> target_modules;
+  bool target_modules_regex = false;    // given as one string: a regular expression in PEFT (not checked)
   std::string base_model_name_or_path;  // empty when null
 };
 
@@ -103,12 +107,9 @@ inline peft_config read_peft_config(const std::filesystem::path& folder) {
                peft_weights_file, ")");
   if (!std::filesystem::exists(file))
     peft_fail(file, "missing: a PEFT adapter folder holds ", peft_config_file, " and ", peft_weights_file);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(io::read_file_text(file));
-  } catch (const nlohmann::json::exception& e) {
-    peft_fail(file, "not valid JSON: ", e.what());
-  }
+  io::json_parse_result parsed = io::parse_json(io::read_file_text(file));
+  if (!parsed.ok()) peft_fail(file, "not valid JSON: ", parsed.error);
+  const nlohmann::json j = std::move(parsed.value);
   if (!j.is_object()) peft_fail(file, "not a JSON object");
   auto field = [&](const char* k) -> const nlohmann::json* {
     auto it = j.find(k);
@@ -117,53 +118,80 @@ inline peft_config read_peft_config(const std::filesystem::path& folder) {
   const nlohmann::json* pt = field("peft_type");
   if (pt == nullptr) peft_fail(file, "no 'peft_type' (expected \"LORA\")");
   if (!pt->is_string() || pt->get<std::string>() != "LORA")
-    peft_fail(file, "'peft_type' is ", pt->dump(), "; only \"LORA\" adapters are supported");
+    peft_fail(file, "'peft_type' is ", io::json_excerpt(*pt), "; only \"LORA\" adapters are supported");
 
   peft_config c;
   if (const auto* v = field("r")) {
-    if (!v->is_number_unsigned() || v->get<std::uint64_t>() == 0) peft_fail(file, "'r' is ", v->dump(), ", not a positive integer");
+    if (!v->is_number_unsigned() || v->get<std::uint64_t>() == 0)
+      peft_fail(file, "'r' is ", io::json_excerpt(*v), ", not a positive integer");
     c.r = v->get<std::size_t>();
   }
   if (const auto* v = field("lora_alpha")) {
-    if (!v->is_number()) peft_fail(file, "'lora_alpha' is ", v->dump(), ", not a number");
+    if (!v->is_number() || !(v->get<double>() > 0))
+      peft_fail(file, "'lora_alpha' is ", io::json_excerpt(*v), ", not a number > 0");
     c.lora_alpha = v->get<double>();
   }
   if (const auto* v = field("lora_dropout")) {
     if (!v->is_number() || v->get<double>() < 0 || v->get<double>() >= 1)
-      peft_fail(file, "'lora_dropout' is ", v->dump(), ", not a number in [0, 1)");
+      peft_fail(file, "'lora_dropout' is ", io::json_excerpt(*v), ", not a number in [0, 1)");
     c.lora_dropout = v->get<double>();
   }
   if (const auto* v = field("use_rslora")) {
-    if (!v->is_boolean()) peft_fail(file, "'use_rslora' is ", v->dump(), ", not true or false");
+    if (!v->is_boolean()) peft_fail(file, "'use_rslora' is ", io::json_excerpt(*v), ", not true or false");
     c.use_rslora = v->get<bool>();
   }
   if (const auto* v = field("target_modules")) {
     if (v->is_string()) {
       c.target_modules.push_back(v->get<std::string>());  // PEFT allows one regular expression
+      c.target_modules_regex = true;
     } else {
-      if (!v->is_array()) peft_fail(file, "'target_modules' is ", v->dump(), ", not a list of names");
+      if (!v->is_array()) peft_fail(file, "'target_modules' is ", io::json_excerpt(*v), ", not a list of names");
       for (const auto& t : *v) {
-        if (!t.is_string()) peft_fail(file, "'target_modules' holds ", t.dump(), ", not a module name");
+        if (!t.is_string()) peft_fail(file, "'target_modules' holds ", io::json_excerpt(t), ", not a module name");
         c.target_modules.push_back(t.get<std::string>());
       }
     }
   }
   if (const auto* v = field("base_model_name_or_path")) {
-    if (!v->is_string()) peft_fail(file, "'base_model_name_or_path' is ", v->dump(), ", not a string");
+    if (!v->is_string()) peft_fail(file, "'base_model_name_or_path' is ", io::json_excerpt(*v), ", not a string");
     c.base_model_name_or_path = v->get<std::string>();
   }
   // Settings that change what the weights mean: refuse rather than misread.
   if (const auto* v = field("fan_in_fan_out"); v && *v != false)
-    peft_fail(file, "'fan_in_fan_out' is ", v->dump(), "; only false (weights stored as [out, in]) is supported");
+    peft_fail(file, "'fan_in_fan_out' is ", io::json_excerpt(*v),
+              "; only false (weights stored as [out, in]) is supported");
   if (const auto* v = field("bias"); v && *v != "none")
-    peft_fail(file, "'bias' is ", v->dump(), "; only \"none\" is supported (adapters without bias tensors)");
+    peft_fail(file, "'bias' is ", io::json_excerpt(*v), "; only \"none\" is supported (adapters without bias tensors)");
   for (const char* k : {"rank_pattern", "alpha_pattern"})
     if (const auto* v = field(k); v && !(v->is_object() && v->empty()))
-      peft_fail(file, "'", k, "' is ", v->dump(), "; per-module ranks or alphas are not supported");
+      peft_fail(file, "'", k, "' is ", io::json_excerpt(*v), "; per-module ranks or alphas are not supported");
   if (const auto* v = field("use_dora"); v && *v != false)
-    peft_fail(file, "'use_dora' is ", v->dump(), "; DoRA adapters are not supported");
+    peft_fail(file, "'use_dora' is ", io::json_excerpt(*v), "; DoRA adapters are not supported");
   return c;
 }
+
+namespace detail {
+// PEFT's match of a target name: the module path itself or its last components ("q_proj", "self_attn.q_proj").
+inline bool peft_targets(const std::string& module, const std::string& target) {
+  return module == target || (module.size() > target.size() && module.ends_with(target) &&
+                              module[module.size() - target.size() - 1] == '.');
+}
+// A list of target_modules must name every module of the weights, and every name must match a module.
+template <class Pairs>
+void check_target_modules(const std::filesystem::path& file, const Pairs& pairs, const peft_config& c) {
+  if (c.target_modules_regex || c.target_modules.empty()) return;
+  const auto config = file.parent_path() / peft_config_file;
+  for (const auto& entry : pairs) {
+    const std::string& module = entry.first;  // a named variable: clang 14 cannot capture a structured binding
+    if (std::none_of(c.target_modules.begin(), c.target_modules.end(),
+                     [&](const std::string& t) { return peft_targets(module, t); }))
+      peft_fail(config, "target_modules does not name module '", module, "' of ", file.string());
+  }
+  for (const std::string& t : c.target_modules)
+    if (std::none_of(pairs.begin(), pairs.end(), [&](const auto& mp) { return peft_targets(mp.first, t); }))
+      peft_fail(config, "target_modules names '", t, "', which no module of ", file.string(), " matches");
+}
+}  // namespace detail
 
 // The A/B tensor pair of each module of a PEFT weights file, checked against its config: only
 // base_model.model.<module>.lora_{A,B}.weight keys, floating-point, 2-D, both halves present, shapes [r, in]
@@ -206,6 +234,7 @@ inline std::map<std::string, peft_module_tensors> peft_modules(const std::filesy
                  p.b->name, "' has shape ", shape::from_range(sb.begin(), sb.end()), ", expected [out_features, ",
                  c.r, "] with r = ", c.r, " from ", peft_config_file);
   }
+  detail::check_target_modules(file, pairs, c);
   return pairs;
 }
 

@@ -31,11 +31,13 @@
 #include "cpdiff/core/error.hpp"
 #include "cpdiff/core/shape.hpp"
 #include "cpdiff/io/atomic_file.hpp"
+#include "cpdiff/io/json_read.hpp"
 #include "cpdiff/io/safetensors_dtype.hpp"
 
 namespace cpdiff::io {
 
 static_assert(std::endian::native == std::endian::little, "cpdiff::io assumes a little-endian host");
+static_assert(sizeof(std::size_t) == sizeof(std::uint64_t), "cpdiff::io assumes 64-bit sizes");
 
 inline constexpr std::uint64_t safetensors_max_header = 100'000'000;
 
@@ -139,43 +141,13 @@ class safetensors_file {
     throw_error<io_error>("safetensors", "'", source_, "': ", std::forward<Args>(args)...);
   }
 
+  // Linear in the header's size, depth-bounded, NUL bytes and repeated keys rejected (io/json_read.hpp).
   nlohmann::json parse_header(std::string_view text) const {
-    // Track the keys of every open object so duplicates (which nlohmann would silently collapse)
-    // are reported.
-    std::vector<std::set<std::string>> open;
-    std::string dup;
-    bool dup_top = false;
-    auto cb = [&](int, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
-      using ev_t = nlohmann::json::parse_event_t;
-      if (ev == ev_t::object_start) {
-        open.emplace_back();
-      } else if (ev == ev_t::object_end) {
-        if (!open.empty()) open.pop_back();
-      } else if (ev == ev_t::key && !open.empty() && dup.empty()) {
-        if (!open.back().insert(parsed.get<std::string>()).second) {
-          dup = parsed.get<std::string>();
-          dup_top = open.size() == 1;
-        }
-      }
-      return true;
-    };
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(text.begin(), text.end(), cb, /*allow_exceptions=*/true);
-    } catch (const nlohmann::json::exception& ex) {
-      fail("header is not valid JSON: ", ex.what());
-    }
-    if (!dup.empty()) {
-      if (dup_top) fail("duplicate tensor name '", dup, "' in the header");
-      fail("duplicate key '", dup, "' inside a header entry");
-    }
-    return j;
-  }
-
-  static bool checked_mul(std::uint64_t a, std::uint64_t b, std::uint64_t& out) {
-    if (a != 0 && b > std::numeric_limits<std::uint64_t>::max() / a) return false;
-    out = a * b;
-    return true;
+    json_parse_result r = parse_json(text, {.reject_duplicate_keys = true});
+    if (r.duplicate_depth == 1) fail("duplicate tensor name '", r.duplicate_key, "' in the header");
+    if (!r.duplicate_key.empty()) fail("duplicate key '", r.duplicate_key, "' inside a header entry");
+    if (!r.ok()) fail("header is not valid JSON: ", r.error);
+    return std::move(r.value);
   }
 
   void parse() {
@@ -253,24 +225,20 @@ class safetensors_file {
     const auto sh = v.find("shape");
     if (sh == v.end()) fail("entry '", name, "' is missing 'shape'");
     if (!sh->is_array()) fail("entry '", name, "': 'shape' is not an array");
-    std::uint64_t numel = 1;
     for (const auto& d : *sh) {
-      if (!d.is_number_unsigned()) fail("entry '", name, "': 'shape' holds ", d.dump(), ", not a non-negative integer");
-      const std::uint64_t dim = d.get<std::uint64_t>();
-      if (dim > std::numeric_limits<std::size_t>::max()) fail("entry '", name, "': shape dimension ", dim, " is too large");
-      e.shape.push_back(static_cast<std::size_t>(dim));
-      if (dim != 0 && !checked_mul(numel, dim, numel)) fail("entry '", name, "': shape ", sh->dump(), " overflows");
+      if (!d.is_number_unsigned())
+        fail("entry '", name, "': 'shape' holds ", json_excerpt(d), ", not a non-negative integer");
+      e.shape.push_back(static_cast<std::size_t>(d.get<std::uint64_t>()));
     }
-    for (std::size_t d : e.shape)
-      if (d == 0) numel = 0;
-    std::uint64_t nbytes = 0;
-    if (!checked_mul(numel, st_dtype_size(e.dtype), nbytes))
-      fail("entry '", name, "': shape ", sh->dump(), " overflows for dtype ", dname);
+    std::size_t numel = 0, nbytes = 0;
+    if (!checked_product(e.shape.begin(), e.shape.end(), numel) || !checked_mul(numel, st_dtype_size(e.dtype), nbytes))
+      fail("entry '", name, "': shape ", json_excerpt(*sh), " of ", dname, " overflows the size of a tensor in bytes");
 
     const auto off = v.find("data_offsets");
     if (off == v.end()) fail("entry '", name, "' is missing 'data_offsets'");
     if (!off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() || !(*off)[1].is_number_unsigned())
-      fail("entry '", name, "': 'data_offsets' is ", off->dump(), ", not [begin, end] with non-negative integers");
+      fail("entry '", name, "': 'data_offsets' is ", json_excerpt(*off),
+           ", not [begin, end] with non-negative integers");
     const std::uint64_t b = (*off)[0].get<std::uint64_t>();
     const std::uint64_t en = (*off)[1].get<std::uint64_t>();
     if (b > en) fail("entry '", name, "': data_offsets [", b, ", ", en, "] has begin > end");
@@ -278,7 +246,7 @@ class safetensors_file {
       fail("entry '", name, "': data_offsets end ", en, " runs past the end of the data section (", data_size,
            " bytes; file truncated?)");
     if (en - b != nbytes)
-      fail("entry '", name, "': data_offsets [", b, ", ", en, "] span ", en - b, " bytes but shape ", sh->dump(),
+      fail("entry '", name, "': data_offsets [", b, ", ", en, "] span ", en - b, " bytes but shape ", json_excerpt(*sh),
            " of ", dname, " needs ", nbytes);
     e.begin = static_cast<std::size_t>(b);
     e.end = static_cast<std::size_t>(en);
@@ -304,8 +272,7 @@ class safetensors_writer {
   void add(std::string name, std::vector<std::size_t> shape, std::span<const T> data, st_dtype as = st_default_dtype<T>()) {
     static_assert(std::is_arithmetic_v<T>, "safetensors_writer::add takes arithmetic values");
     check_new(name);
-    std::size_t n = 1;
-    for (std::size_t d : shape) n *= d;
+    const std::size_t n = element_count("safetensors_writer::add", name, shape);
     CPDIFF_CHECK(n == data.size(), shape_error, "safetensors_writer::add", "tensor '", name, "' has ", data.size(),
                  " values but shape ", shape_text(shape), " needs ", n);
     CPDIFF_CHECK(st_dtype_writable(as), config_error, "safetensors_writer::add", "cannot write dtype ",
@@ -333,8 +300,7 @@ class safetensors_writer {
   // Little-endian bytes already in `dtype` (any dtype, including the F8 kinds).
   void add_raw(std::string name, st_dtype dtype, std::vector<std::size_t> shape, std::span<const std::byte> bytes) {
     check_new(name);
-    std::size_t n = 1;
-    for (std::size_t d : shape) n *= d;
+    const std::size_t n = element_count("safetensors_writer::add_raw", name, shape);
     CPDIFF_CHECK(n * st_dtype_size(dtype) == bytes.size(), shape_error, "safetensors_writer::add_raw", "tensor '",
                  name, "' has ", bytes.size(), " bytes but shape ", shape_text(shape), " of ", st_dtype_name(dtype),
                  " needs ", n * st_dtype_size(dtype));
@@ -346,27 +312,27 @@ class safetensors_writer {
 
   // The 8-byte length and the padded header.
   std::string header_bytes() const {
-    nlohmann::ordered_json h = nlohmann::ordered_json::object();
-    if (!metadata_.empty()) {
-      nlohmann::ordered_json m = nlohmann::ordered_json::object();
-      for (const auto& [k, v] : metadata_) m[k] = v;
-      h["__metadata__"] = std::move(m);
-    }
-    std::size_t pos = 0;
-    for (const auto& [name, p] : tensors_) {
-      nlohmann::ordered_json e = nlohmann::ordered_json::object();
-      e["dtype"] = st_dtype_name(p.dtype);
-      e["shape"] = p.shape;
-      e["data_offsets"] = {pos, pos + p.data.size()};
-      pos += p.data.size();
-      h[name] = std::move(e);
-    }
-    std::string text;
+    // Entries are encoded one by one and joined (an ordered_json lookup per key would be quadratic).
+    std::string text = "{";
     try {
-      text = h.dump();
+      if (!metadata_.empty()) {
+        nlohmann::ordered_json m = nlohmann::ordered_json::object();
+        for (const auto& [k, v] : metadata_) m[k] = v;
+        text += "\"__metadata__\":" + m.dump();
+      }
+      std::size_t pos = 0;
+      for (const auto& [name, p] : tensors_) {
+        nlohmann::ordered_json e = nlohmann::ordered_json::object();
+        e["dtype"] = st_dtype_name(p.dtype);
+        e["shape"] = p.shape;
+        e["data_offsets"] = {pos, pos + p.data.size()};
+        pos += p.data.size();
+        text += (text.size() > 1 ? "," : "") + nlohmann::ordered_json(name).dump() + ":" + e.dump();
+      }
     } catch (const nlohmann::json::exception& ex) {
       throw_error<io_error>("safetensors_writer", "cannot encode the header: ", ex.what());
     }
+    text += "}";
     text.append((8 - text.size() % 8) % 8, ' ');
     std::string out(8, '\0');
     const std::uint64_t n = text.size();
@@ -400,6 +366,12 @@ class safetensors_writer {
   void check_new(const std::string& name) const {
     CPDIFF_CHECK(name != "__metadata__", config_error, "safetensors_writer", "'__metadata__' is reserved, not a tensor name");
     CPDIFF_CHECK(tensors_.count(name) == 0, config_error, "safetensors_writer", "duplicate tensor name '", name, "'");
+  }
+  static std::size_t element_count(const char* where, const std::string& name, const std::vector<std::size_t>& s) {
+    std::size_t n = 0, bytes = 0;
+    CPDIFF_CHECK(checked_product(s.begin(), s.end(), n) && checked_mul(n, 8, bytes), shape_error, where, "tensor '",
+                 name, "': shape ", shape_text(s), " overflows");
+    return n;
   }
   static std::string shape_text(const std::vector<std::size_t>& s) {
     std::string t = "[";

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cpdiff/io/atomic_file.hpp"
+#include "cpdiff/io/json_read.hpp"
 #include "cpdiff/io/safetensors.hpp"
 #include "cpdiff/pipeline/lora_generator.hpp"
 
@@ -128,14 +129,11 @@ lora_generator<B> lora_generator<B>::load(const std::filesystem::path& folder, B
   const auto file = folder / index_file;
   CPDIFF_CHECK(std::filesystem::is_directory(folder), io_error, "pipeline::lora_generator::load", "'", folder.string(),
                "' is not a folder (expected one written by `cpdiff fit`, holding ", index_file, ")");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(io::read_file_text(file));
-  } catch (const nlohmann::json::exception& e) {
-    generator_fail(file, "not valid JSON: ", e.what());
-  }
+  io::json_parse_result parsed = io::parse_json(io::read_file_text(file));
+  if (!parsed.ok()) generator_fail(file, "not valid JSON: ", parsed.error);
+  const nlohmann::json j = std::move(parsed.value);
   if (!j.is_object() || j.value("format", "") != format) generator_fail(file, "not a ", format, " index (field 'format')");
-  if (json_get<std::size_t>(j, "version", file) != 1) generator_fail(file, "unsupported version ", j["version"].dump());
+  if (json_get<std::size_t>(j, "version", file) != 1) generator_fail(file, "unsupported version ", io::json_excerpt(j["version"]));
   const generator_config c = generator_config::from_json(json_get<nlohmann::json>(j, "config", file), file.string());
   const auto cond = json_get<nlohmann::json>(j, "condition", file);
   const std::string kind = json_get<std::string>(cond, "kind", file);
@@ -171,7 +169,7 @@ lora_generator<B> lora_generator<B>::load(const std::filesystem::path& folder, B
   const auto latent = json_get<nlohmann::json>(j, "latent", file);
   const auto ls = json_get<std::vector<std::size_t>>(latent, "shape", file);
   if (shape::from_range(ls.begin(), ls.end()) != g.ae_->latent_shape())
-    generator_fail(file, "latent shape ", latent["shape"].dump(), " differs from the autoencoder's ", g.ae_->latent_shape());
+    generator_fail(file, "latent shape ", io::json_excerpt(latent["shape"]), " differs from the autoencoder's ", g.ae_->latent_shape());
   const double scale = json_get<double>(latent, "scale", file);
   if (!(scale > 0 && scale <= 1)) generator_fail(file, "latent scale ", scale, " is not in (0, 1]");
   g.sys_->restore(g.ae_->latent_shape(), static_cast<float>(scale));

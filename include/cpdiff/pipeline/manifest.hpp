@@ -17,6 +17,7 @@
 
 #include "cpdiff/core/error.hpp"
 #include "cpdiff/io/atomic_file.hpp"
+#include "cpdiff/io/json_read.hpp"
 
 namespace cpdiff::pipeline {
 
@@ -51,12 +52,9 @@ inline std::string field_string(const nlohmann::json& j, const char* key, const 
 
 inline manifest_entry parse_manifest_line(const std::string& text, const std::filesystem::path& file,
                                           std::size_t line) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    manifest_fail(file, line, "not valid JSON (", e.what(), ")");
-  }
+  io::json_parse_result parsed = io::parse_json(text);
+  if (!parsed.ok()) manifest_fail(file, line, "not valid JSON (", parsed.error, ")");
+  const nlohmann::json j = std::move(parsed.value);
   if (!j.is_object()) manifest_fail(file, line, "expected a JSON object {\"adapter\": ..., \"text\": ...}");
   for (const auto& [key, value] : j.items())
     if (key != "adapter" && key != "text" && key != "vector")

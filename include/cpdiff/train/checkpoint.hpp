@@ -8,7 +8,9 @@
 // Reading is two-phase so a bad file changes nothing: expect*() lists every name, dtype and shape the
 // trainer needs, verify() checks the file against that list (a checkpoint of another model has missing
 // or extra names: io_error naming them; same names with other shapes: shape_error naming the tensor and
-// both shapes); only then do read*() copy values in.
+// both shapes) and the values a trainer can have written (finite tensors, no negative "exp_avg_sq":
+// io_error naming the tensor and the element); only then do read*() copy values in.
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -85,6 +87,7 @@ class checkpoint_reader {
  public:
   explicit checkpoint_reader(const std::filesystem::path& path) : f_(io::load_safetensors(path)) {}
 
+  const std::string& source() const { return f_.source(); }
   const std::map<std::string, std::string>& metadata() const { return f_.metadata(); }
   // The checkpoint's __metadata__ must hold key = value (the trainer kind, the format).
   void expect_metadata(const std::string& key, const std::string& value) const {
@@ -142,6 +145,8 @@ class checkpoint_reader {
                      f_.source(), "': tensor '", w.name, "' should be ",
                      w.what == kind::vector ? "rank 1" : "a rank-0 scalar", ", has shape ", s);
     }
+    for (const auto& w : want_)
+      if (w.what == kind::tensor) check_values(w.name);
   }
 
   template <class T, class S, class B>
@@ -172,6 +177,25 @@ class checkpoint_reader {
     for (std::size_t i = 0; i < names.size() && i < 5; ++i) out += (i ? ", '" : "'") + names[i] + "'";
     if (names.size() > 5) out += ", ...";
     return out;
+  }
+
+  // Parameters and optimiser / EMA state are finite after any good step, and a second moment is >= 0.
+  void check_values(const std::string& name) const {
+    const bool moment = name.ends_with(".exp_avg_sq");
+    const std::span<const std::byte> raw = f_.raw(name);
+    if (f_.at(name).dtype == io::st_dtype::F32) check_values<float>(name, raw, moment);
+    else check_values<double>(name, raw, moment);
+  }
+  template <class V>
+  void check_values(const std::string& name, std::span<const std::byte> raw, bool moment) const {
+    for (std::size_t i = 0; i < raw.size() / sizeof(V); ++i) {
+      V v;
+      std::memcpy(&v, raw.data() + i * sizeof(V), sizeof(V));
+      CPDIFF_CHECK(std::isfinite(v) && !(moment && v < 0), io_error, "train::checkpoint", "'", f_.source(),
+                   "': tensor '", name, "' holds ", v, " at element ", i, ", expected ",
+                   moment ? "a finite value >= 0 (a second moment)" : "a finite value",
+                   " (a trainer saves the state after its last good step)");
+    }
   }
 
   template <class V>

@@ -220,15 +220,20 @@ class training_loop {
     r.expect_f64s("history/loss");
   }
 
-  // After verify(): the values must fit this trainer.
+  // After verify(): the values must fit this trainer and be ones a run can have reached.
   void check_values(const checkpoint_reader& r) const {
     const std::uint64_t m = r.u64("trainer/dataset_size");
     CPDIFF_CHECK(m == batches_.dataset_size(), config_error, who_, "the checkpoint was trained on ", m,
                  " samples, this trainer has ", batches_.dataset_size(), " (the epoch permutations would differ)");
     const std::uint64_t pos = r.u64("trainer/position");
-    CPDIFF_CHECK(pos <= m, io_error, who_, "checkpoint position ", pos, " exceeds its dataset size ", m);
-    CPDIFF_CHECK(r.u64s("history/step").size() == r.f64s("history/loss").size(), io_error, who_,
-                 "checkpoint history/step and history/loss differ in length");
+    check_value(r, pos <= m, "trainer/position", "is ", pos, ", more than its dataset size ", m);
+    check_counters(r);
+    check_history(r);
+    check_scalar(r, "trainer/epoch_loss_sum", false);
+    if (o_.plateau) {
+      check_scalar(r, "plateau/lr", true);
+      check_value(r, !std::isnan(r.f64("plateau/best")), "plateau/best", "is NaN");
+    }
   }
 
   // Call after verify() and check_values(): copies everything in.
@@ -266,6 +271,42 @@ class training_loop {
   }
 
  private:
+  // Runs longer than 2^53 steps do not exist (and their counts would not be exact as doubles).
+  static constexpr std::uint64_t max_step = std::uint64_t{1} << 53;
+
+  template <class... A>
+  void check_value(const checkpoint_reader& r, bool ok, const std::string& name, A&&... what) const {
+    if (!ok) throw_error<io_error>(who_, "'", r.source(), "': tensor '", name, "' ", std::forward<A>(what)...);
+  }
+  void check_scalar(const checkpoint_reader& r, const std::string& name, bool non_negative) const {
+    const double v = r.f64(name);
+    check_value(r, std::isfinite(v) && !(non_negative && v < 0), name, "is ", v, ", expected a finite value",
+                non_negative ? " >= 0" : "");
+  }
+  // Counters: the step below max_step; the optimisers, the EMA, the epochs and the epoch's losses at most
+  // one count per step.
+  void check_counters(const checkpoint_reader& r) const {
+    const std::uint64_t step = r.u64("trainer/step");
+    check_value(r, step < max_step, "trainer/step", "is ", step, ", not a step count of a real run");
+    std::vector<std::string> at_most_step = {"optimizer/step", "trainer/epoch", "trainer/epoch_loss_count"};
+    if (ema_) at_most_step.push_back("ema/num_updates");
+    if (extra_) at_most_step.push_back(extra_name_ + "_optimizer/step");
+    for (const auto& n : at_most_step)
+      check_value(r, r.u64(n) <= step, n, "is ", r.u64(n), ", more than trainer/step ", step);
+  }
+  // The loss history: as long as its steps, steps strictly increasing up to trainer/step, finite losses.
+  void check_history(const checkpoint_reader& r) const {
+    const auto hs = r.u64s("history/step");
+    const auto hl = r.f64s("history/loss");
+    check_value(r, hs.size() == hl.size(), "history/loss", "holds ", hl.size(), " values, history/step ", hs.size());
+    const std::uint64_t step = r.u64("trainer/step");
+    for (std::size_t i = 0; i < hs.size(); ++i) {
+      check_value(r, hs[i] > (i ? hs[i - 1] : 0) && hs[i] <= step, "history/step", "element ", i, " is ", hs[i],
+                  ", expected steps increasing from 1 up to trainer/step ", step);
+      check_value(r, std::isfinite(hl[i]), "history/loss", "element ", i, " is ", hl[i], ", expected a finite loss");
+    }
+  }
+
   // Global L2 norm over the model's and the extra store's trainable gradients (torch's clip_grad_norm_).
   void clip() {
     const T max_norm = static_cast<T>(o_.clip_grad_norm);

@@ -84,7 +84,8 @@ void im2col(cpu, const conv_geometry& g, const T* x, T* col, std::size_t p0, std
     T* dst = col + static_cast<std::size_t>(r) * m;
     const auto off_h = static_cast<std::ptrdiff_t>(p * g.dil_h) - static_cast<std::ptrdiff_t>(g.pad_h);
     const auto off_w = static_cast<std::ptrdiff_t>(q * g.dil_w) - static_cast<std::ptrdiff_t>(g.pad_w);
-    const auto [lo, hi] = conv_detail::valid_outputs(off_w, g.stride_w, g.in_w, g.out_w);
+    const conv_detail::valid_span valid = conv_detail::valid_outputs(off_w, g.stride_w, g.in_w, g.out_w);
+    const std::size_t lo = valid.lo, hi = valid.hi;  // not a structured binding: the lambda captures them
     for_each_tile_row(g, p0, p1, [&](std::size_t i, std::size_t ja, std::size_t jb, std::size_t at) {
       T* d = dst + at;  // d[j - ja] is output column j of row i, for j in [ja, jb)
       const std::ptrdiff_t ih = static_cast<std::ptrdiff_t>(i * g.stride_h) + off_h;
@@ -120,7 +121,8 @@ void col2im_add(cpu, const conv_geometry& g, const T* col, T* x, std::size_t p0,
       const auto off_h = static_cast<std::ptrdiff_t>(p * g.dil_h) - static_cast<std::ptrdiff_t>(g.pad_h);
       for (std::size_t q = 0; q < g.k_w; ++q) {
         const auto off_w = static_cast<std::ptrdiff_t>(q * g.dil_w) - static_cast<std::ptrdiff_t>(g.pad_w);
-        const auto [lo, hi] = conv_detail::valid_outputs(off_w, g.stride_w, g.in_w, g.out_w);
+        const conv_detail::valid_span valid = conv_detail::valid_outputs(off_w, g.stride_w, g.in_w, g.out_w);
+        const std::size_t lo = valid.lo, hi = valid.hi;  // not a structured binding: the lambda captures them
         const T* src = col + ((c * g.k_h + p) * g.k_w + q) * m;
         for_each_tile_row(g, p0, p1, [&](std::size_t i, std::size_t ja, std::size_t jb, std::size_t at) {
           const std::ptrdiff_t ih = static_cast<std::ptrdiff_t>(i * g.stride_h) + off_h;
