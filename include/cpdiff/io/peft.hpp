@@ -172,9 +172,9 @@ inline peft_config read_peft_config(const std::filesystem::path& folder) {
 
 namespace detail {
 // PEFT's match of a target name: the module path itself or its last components ("q_proj", "self_attn.q_proj").
-inline bool peft_targets(const std::string& module, const std::string& target) {
-  return module == target || (module.size() > target.size() && module.ends_with(target) &&
-                              module[module.size() - target.size() - 1] == '.');
+inline bool peft_targets(const std::string& path, const std::string& target) {
+  return path == target || (path.size() > target.size() && path.ends_with(target) &&
+                            path[path.size() - target.size() - 1] == '.');
 }
 // A list of target_modules must name every module of the weights, and every name must match a module.
 template <class Pairs>
