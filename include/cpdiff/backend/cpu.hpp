@@ -17,3 +17,4 @@
 #include "cpdiff/backend/cpu/norms.hpp"
 #include "cpdiff/backend/cpu/optim.hpp"
 #include "cpdiff/backend/cpu/pooling.hpp"
+#include "cpdiff/backend/cpu/softmax.hpp"

@@ -24,5 +24,6 @@
 #include "cpdiff/backend/cuda/conv.cuh"
 #include "cpdiff/backend/cuda/norms.cuh"
 #include "cpdiff/backend/cuda/pooling.cuh"
+#include "cpdiff/backend/cuda/softmax.cuh"
 
 #endif  // __CUDACC__

@@ -42,6 +42,9 @@
 //   channel_affine_backward(B, xhat, dy, outer, C, inner, dscale, dshift)
 //   channel_norm_backward(B, xhat, g, istd, outer, C, inner, dx)
 //   running_stats_update(B, mean, var, C, count, momentum, running_mean, running_var)      (all P<...>)
+// Softmax (attention)
+//   softmax_rows_forward(B, rows, n, P<const T> x, P<T> y)              y[r, :] = softmax(x[r, :])
+//   softmax_rows_backward(B, rows, n, P<const T> y, P<const T> dy, P<T> dx)   dx = y (dy - <dy, y>) per row
 // Embedding (I = int32 or int64, indices in the backend's space)
 //   find_index_out_of_range(B, P<const I> idx, n, num) -> std::optional<index_violation>
 //   embedding_gather(B, P<const I> idx, n, P<const T> table, dim, P<T> y)
