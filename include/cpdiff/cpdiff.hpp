@@ -40,6 +40,7 @@
 #include "cpdiff/nn/linear.hpp"
 #include "cpdiff/nn/lora_linear.hpp"
 #include "cpdiff/nn/losses.hpp"
+#include "cpdiff/nn/multi_head_attention.hpp"
 #include "cpdiff/nn/sequential.hpp"
 
 #include "cpdiff/models/bottom_unet.hpp"

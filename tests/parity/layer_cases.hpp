@@ -214,3 +214,36 @@ TEMPLATE_LIST_TEST_CASE("parity: MSE and cross-entropy losses match PyTorch (los
     testing::require_close_on(be, ce.backward(), f.tensor("dx").cview(), 1e-10, "cross_entropy: dx");
   }
 }
+
+namespace parity {
+// Attention with Hugging Face's parameter names: each projection's weight and bias loaded, every gradient checked.
+template <std::size_t D, std::size_t H, class B>
+void attention_case(const std::string& name) {
+  const B be{};
+  testing::fixture f(name);
+  REQUIRE(f.args()["dim"] == D);
+  REQUIRE(f.args()["heads"] == H);
+  parameter_store<double, B> ps(be);
+  rng g{3};
+  nn::multi_head_attention<D, H, double, B> mha(ps, "layer", g);
+  std::vector<std::pair<std::string, cpdiff::param_id>> grads;
+  const std::pair<const char*, nn::linear<D, D, double, B>*> projections[] = {
+      {"attention.query", &mha.query()}, {"attention.key", &mha.key()}, {"attention.value", &mha.value()},
+      {"output.dense", &mha.output()}};
+  for (const auto& [prefix, p] : projections) {
+    const std::string w = std::string(prefix) + ".weight", b = std::string(prefix) + ".bias";
+    f.load_into(w, p->weight(), be);
+    f.load_into(b, p->bias(), be);
+    grads.push_back({"d" + w, p->weight_id()});
+    grads.push_back({"d" + b, p->bias_id()});
+  }
+  testing::check_layer_on(be, mha, &ps, f, name, grads);
+}
+}  // namespace parity
+
+TEMPLATE_LIST_TEST_CASE("parity: multi-head attention matches Hugging Face's ViTAttention in PyTorch (y, dx, every "
+                        "projection's gradients)",
+                        "[parity][attention]", parity_backends) {
+  parity::attention_case<8, 2, TestType>("multi_head_attention_d8_h2");
+  parity::attention_case<6, 1, TestType>("multi_head_attention_d6_h1");
+}
