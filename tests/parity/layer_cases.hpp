@@ -216,34 +216,37 @@ TEMPLATE_LIST_TEST_CASE("parity: MSE and cross-entropy losses match PyTorch (los
 }
 
 namespace parity {
-// Attention with Hugging Face's parameter names: each projection's weight and bias loaded, every gradient checked.
-template <std::size_t D, std::size_t H, class B>
-void attention_case(const std::string& name) {
+// A layer whose parameters carry PyTorch's names under "layer.": each one loaded from the fixture file of its name
+// (without the prefix), its gradient checked against "d<name>".
+template <class L, class B, class... Args>
+void named_parameters_case(const std::string& name, Args&&... args) {
   const B be{};
   testing::fixture f(name);
-  REQUIRE(f.args()["dim"] == D);
-  REQUIRE(f.args()["heads"] == H);
   parameter_store<double, B> ps(be);
   rng g{3};
-  nn::multi_head_attention<D, H, double, B> mha(ps, "layer", g);
+  L layer(ps, "layer", g, std::forward<Args>(args)...);
   std::vector<std::pair<std::string, cpdiff::param_id>> grads;
-  const std::pair<const char*, nn::linear<D, D, double, B>*> projections[] = {
-      {"attention.query", &mha.query()}, {"attention.key", &mha.key()}, {"attention.value", &mha.value()},
-      {"output.dense", &mha.output()}};
-  for (const auto& [prefix, p] : projections) {
-    const std::string w = std::string(prefix) + ".weight", b = std::string(prefix) + ".bias";
-    f.load_into(w, p->weight(), be);
-    f.load_into(b, p->bias(), be);
-    grads.push_back({"d" + w, p->weight_id()});
-    grads.push_back({"d" + b, p->bias_id()});
+  for (std::size_t i = 0; i < ps.entries().size(); ++i) {
+    const std::string torch_name = ps.entries()[i].name.substr(std::string("layer.").size());
+    f.load_into(torch_name, ps.value(cpdiff::param_id{i}), be);
+    grads.push_back({"d" + torch_name, cpdiff::param_id{i}});
   }
-  testing::check_layer_on(be, mha, &ps, f, name, grads);
+  testing::check_layer_on(be, layer, &ps, f, name, grads);
 }
 }  // namespace parity
 
-TEMPLATE_LIST_TEST_CASE("parity: multi-head attention matches Hugging Face's ViTAttention in PyTorch (y, dx, every "
-                        "projection's gradients)",
+TEMPLATE_LIST_TEST_CASE("parity: multi-head attention and the transformer block match Hugging Face's ViTAttention "
+                        "and ViTLayer in PyTorch (y, dx, every parameter's gradient)",
                         "[parity][attention]", parity_backends) {
-  parity::attention_case<8, 2, TestType>("multi_head_attention_d8_h2");
-  parity::attention_case<6, 1, TestType>("multi_head_attention_d6_h1");
+  using B = TestType;
+  using parity::named_parameters_case;
+  namespace nn = cpdiff::nn;
+  named_parameters_case<nn::multi_head_attention<8, 2, double, B>, B>("multi_head_attention_d8_h2");
+  named_parameters_case<nn::multi_head_attention<6, 1, double, B>, B>("multi_head_attention_d6_h1");
+  const testing::fixture f("transformer_block_d8_h2_m16");
+  REQUIRE(f.args()["dim"] == 8);
+  REQUIRE(f.args()["heads"] == 2);
+  REQUIRE(f.args()["mlp_dim"] == 16);
+  named_parameters_case<nn::transformer_block<8, 2, 16, double, B>, B>("transformer_block_d8_h2_m16",
+                                                                       f.args()["eps"].get<double>());
 }
