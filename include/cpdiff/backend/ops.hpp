@@ -18,6 +18,7 @@
 //   fill(B, V<T> y, T v)   copy(B, V<const T> x, V<T> y)   axpy(B, T a, V<const T> x, V<T> y)   scale(B, V<T> y, T a)
 //   add_row_vector(B, V<T> y [R, C], V<const T> v [C])       add_column_sums(B, V<const T> x [R, C], V<T> s [C])
 //   copy_rows(B, P<const T> src, src_ld, P<T> dst, dst_ld, rows, cols)
+//   transpose_batched(B, batch, rows, cols, P<const T> x, P<T> y)      y[b, c, r] = x[b, r, c]
 //   transform(B, x, y, f) / (B, x, y, z, f) / (B, x, y, z, w, f): the last view is written, f a CPDIFF_HD functor
 //   fill_uniform(B, V<T> y, lo, hi, seed, stream)   fill_normal(B, V<T> y, mean, stddev, seed, stream)   (Philox)
 //   sum(B, V<const T>) -> double   sum_squares(B, V<const T>) -> double   all_finite(B, V<const T>) -> bool

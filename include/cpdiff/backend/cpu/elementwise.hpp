@@ -77,6 +77,14 @@ void copy_rows(cpu, const T* src, std::size_t src_ld, T* dst, std::size_t dst_ld
   for (std::size_t r = 0; r < rows; ++r) std::copy(src + r * src_ld, src + r * src_ld + cols, dst + r * dst_ld);
 }
 
+// y[b, c, r] = x[b, r, c]: each of `batch` matrices [rows, cols] transposed (overwrites y)
+template <class T>
+void transpose_batched(cpu, std::size_t batch, std::size_t rows, std::size_t cols, const T* x, T* y) {
+  for (std::size_t b = 0; b < batch; ++b)
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t c = 0; c < cols; ++c) y[(b * cols + c) * rows + r] = x[(b * rows + r) * cols + c];
+}
+
 // y[i] = f(x[i])
 template <class T, class F>
 void transform(cpu, hcview<T> x, hview<T> y, F f) {

@@ -158,6 +158,16 @@ struct fill_normal_op {
   }
 };
 
+template <class T>
+struct transpose_op {
+  const T* x;
+  T* y;
+  std::size_t rows, cols;
+  __device__ void operator()(std::size_t i) const {  // i indexes y [batch, cols, rows]
+    const std::size_t r = i % rows, c = (i / rows) % cols, b = i / (rows * cols);
+    y[i] = x[(b * rows + r) * cols + c];
+  }
+};
 }  // namespace cuda_impl
 
 template <class T>
@@ -216,6 +226,14 @@ struct copy_rows_op {
   }
 };
 }  // namespace cuda_impl
+
+// y[b, c, r] = x[b, r, c]: each of `batch` matrices [rows, cols] transposed (overwrites y)
+template <class T>
+void transpose_batched(const gpu& be, std::size_t batch, std::size_t rows, std::size_t cols, dcptr<T> x,
+                       device_ptr<T> y) {
+  if (batch * rows * cols == 0) return;
+  cuda_impl::launch_n(be, batch * rows * cols, cuda_impl::transpose_op<T>{x.get(), y.get(), rows, cols});
+}
 
 // dst[r, 0:cols] = src[r, 0:cols] for r < rows, leading dimensions src_ld and dst_ld: one strided copy,
 // or a kernel where src_ld < cols (src_ld 0 repeats one row; cudaMemcpy2D needs pitches >= the width).
