@@ -43,6 +43,7 @@
 #include "cpdiff/nn/multi_head_attention.hpp"
 #include "cpdiff/nn/sequential.hpp"
 #include "cpdiff/nn/transformer_block.hpp"
+#include "cpdiff/nn/vit_embeddings.hpp"
 
 #include "cpdiff/models/bottom_unet.hpp"
 #include "cpdiff/models/classifier_free_guidance.hpp"

@@ -235,8 +235,8 @@ void named_parameters_case(const std::string& name, Args&&... args) {
 }
 }  // namespace parity
 
-TEMPLATE_LIST_TEST_CASE("parity: multi-head attention and the transformer block match Hugging Face's ViTAttention "
-                        "and ViTLayer in PyTorch (y, dx, every parameter's gradient)",
+TEMPLATE_LIST_TEST_CASE("parity: multi-head attention, the transformer block and the embeddings match Hugging Face's "
+                        "ViTAttention, ViTLayer and ViTEmbeddings in PyTorch (y, dx, every parameter's gradient)",
                         "[parity][attention]", parity_backends) {
   using B = TestType;
   using parity::named_parameters_case;
@@ -249,4 +249,6 @@ TEMPLATE_LIST_TEST_CASE("parity: multi-head attention and the transformer block 
   REQUIRE(f.args()["mlp_dim"] == 16);
   named_parameters_case<nn::transformer_block<8, 2, 16, double, B>, B>("transformer_block_d8_h2_m16",
                                                                        f.args()["eps"].get<double>());
+  named_parameters_case<nn::vit_embeddings<1, 8, 4, 6, double, B>, B>("vit_embeddings_c1_i8_p4_d6");
+  named_parameters_case<nn::vit_embeddings<3, 6, 2, 4, double, B>, B>("vit_embeddings_c3_i6_p2_d4");
 }
