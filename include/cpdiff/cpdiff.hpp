@@ -52,6 +52,7 @@
 #include "cpdiff/models/mlp_denoiser.hpp"
 #include "cpdiff/models/pdiff_autoencoder.hpp"
 #include "cpdiff/models/pdiff_unet.hpp"
+#include "cpdiff/models/vit.hpp"
 #include "cpdiff/models/style_autoencoder.hpp"
 #include "cpdiff/models/style_image_encoder.hpp"
 #include "cpdiff/models/time_embedding.hpp"
