@@ -75,6 +75,7 @@
 
 #include "cpdiff/io/lora_adapter.hpp"
 #include "cpdiff/nn/lora_transfer.hpp"
+#include "cpdiff/nn/lora_attach.hpp"
 #include "cpdiff/io/peft.hpp"
 #include "cpdiff/io/peft_inspect.hpp"
 #include "cpdiff/data/tasks.hpp"

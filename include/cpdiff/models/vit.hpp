@@ -83,6 +83,14 @@ class vit {
     return s.str();
   }
 
+  // f(linear&) for every Linear of the model (each layer's six projections, then the classifier): where
+  // lora::attach (nn/lora_attach.hpp) finds PEFT's target_modules.
+  template <class F>
+  void for_each_linear(F&& f) {
+    for_each_layer([&](auto& block) { block.for_each_linear(f); });
+    f(classifier_);
+  }
+
   // x [N, C, H, W] -> logits [N, classes]
   cview forward(cview x) {
     const cview e = nn::in_member("vit.embeddings", [&] { return embeddings_.forward(x); });
@@ -109,6 +117,12 @@ class vit {
   }
 
  private:
+  template <class F>
+  void for_each_layer(F&& f) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) { (f(encoder_.template get<I>()), ...); }
+    (std::make_index_sequence<Config::depth>{});
+  }
+
   std::unique_ptr<parameter_store<T, B>> ps_;
   B be_;
   rng g_;

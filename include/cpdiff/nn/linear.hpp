@@ -3,8 +3,10 @@
 //   x  [..., In]   W [Out, In]   b [Out]   y [..., Out]
 // In or Out may be cpdiff::dynamic where the size follows the data (a U-Net's sequence length);
 // the constructor then takes the sizes.
+#include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include "cpdiff/backend/ops.hpp"
 #include "cpdiff/backend/policy.hpp"
@@ -44,6 +46,41 @@ class linear : public weight_bias<T, B, Bias> {
 
   std::size_t in() const { return in_; }
   std::size_t out() const { return out_; }
+  // The module path: the weight's name without ".weight" ("vit.encoder.layer.0.attention.attention.query").
+  std::string module_name() const {
+    const std::string& w = ps_->entry(w_).name;
+    return w.substr(0, w.size() - std::string(".weight").size());
+  }
+
+  // PEFT's LoRA on this projection: y += s (x A^T) B^T with s = alpha / r (alpha / sqrt(r) with rsLoRA),
+  // A [r, In] ~ U(-1/sqrt(In), 1/sqrt(In)) and B [Out, r] = 0 (PEFT's init, so the output is unchanged), registered
+  // as "<module>.lora_A.weight" / "<module>.lora_B.weight" (PEFT's keys after "base_model.model."). The weight
+  // and bias are frozen. Once per layer, before training (it adds to the store).
+  void attach_lora(std::size_t rank, double alpha, rng& g, bool rslora = false) {
+    constexpr const char* where = "nn::linear::attach_lora";
+    CPDIFF_CHECK(lora_rank_ == 0, config_error, where, "'", module_name(), "' has a LoRA already");
+    CPDIFF_CHECK(rank > 0 && rank <= std::min(in_, out_) && alpha > 0, config_error, where, "'", module_name(),
+                 "': rank ", rank, " must lie in [1, min(in, out) = ", std::min(in_, out_), "] and alpha ", alpha,
+                 " must be positive");
+    lora_rank_ = rank;
+    lora_scaling_ = rslora ? alpha / std::sqrt(double(rank)) : alpha / double(rank);
+    lora_a_ = ps_->add(module_name() + ".lora_A.weight", {rank, in_});
+    lora_b_ = ps_->add(module_name() + ".lora_B.weight", {out_, rank});
+    const T bound = T(1) / std::sqrt(T(in_));
+    fill_uniform(be_, ps_->value(lora_a_), -bound, bound, g.seed, g.take_stream());
+    ps_->set_trainable(w_, false);
+    if constexpr (Bias) ps_->set_trainable(b_, false);
+  }
+  std::size_t lora_rank() const { return lora_rank_; }  // 0: none
+  template <class F>
+  void for_each_parameter(F&& f) {
+    base::for_each_parameter(f);
+    if (lora_rank_ > 0)
+      for (const param_id id : {lora_a_, lora_b_}) f(ps_->entry(id), ps_->value(id), ps_->grad(id));
+  }
+  double lora_scaling() const { return lora_scaling_; }
+  param_id lora_a_id() const { return lora_a_; }
+  param_id lora_b_id() const { return lora_b_; }
 
   cview forward(cview x) {
     CPDIFF_CHECK(x.rank() >= 1 && x.dim(x.rank() - 1) == in_, shape_error, "nn::linear::forward",
@@ -57,6 +94,15 @@ class linear : public weight_bias<T, B, Bias> {
     gemm(be_, ops::trans::no, ops::trans::yes, rows, out_, in_, T(1), x.data(), in_, ps_->value(w_).data(), in_,
               T(0), y_.data(), out_);
     if constexpr (Bias) add_row_vector(be_, y_.view().reshape({rows, out_}), cview(ps_->value(b_)));
+    if (lora_rank_ > 0) {
+      const std::size_t r = lora_rank_;
+      // t [rows, r] = x A^T ;  y += s t B^T
+      lora_t_.resize({rows, r});
+      gemm(be_, ops::trans::no, ops::trans::yes, rows, r, in_, T(1), x.data(), in_, lora_value(lora_a_), in_, T(0),
+           lora_t_.data(), r);
+      gemm(be_, ops::trans::no, ops::trans::yes, rows, out_, r, T(lora_scaling_), lora_t_.cview().data(), r,
+           lora_value(lora_b_), r, T(1), y_.data(), out_);
+    }
     return y_.cview();
   }
 
@@ -76,10 +122,29 @@ class linear : public weight_bias<T, B, Bias> {
     dx_.resize(x_.shape());
     gemm(be_, ops::trans::no, ops::trans::no, rows, in_, out_, T(1), dy.data(), out_, ps_->value(w_).data(), in_,
               T(0), dx_.data(), in_);
+    if (lora_rank_ > 0) lora_backward(dy, rows);
     return dx_.cview();
   }
 
  private:
+  pointer_t<B, const T> lora_value(param_id id) const { return std::as_const(*ps_).value(id).data(); }
+  // dB [Out, r] += s dy^T t ;  dt [rows, r] = s dy B ;  dA [r, In] += dt^T x ;  dx += dt A
+  void lora_backward(cview dy, std::size_t rows) {
+    const std::size_t r = lora_rank_;
+    const T s = T(lora_scaling_);
+    if (ps_->entry(lora_b_).trainable)
+      gemm(be_, ops::trans::yes, ops::trans::no, out_, r, rows, s, dy.data(), out_, lora_t_.cview().data(), r, T(1),
+           ps_->grad(lora_b_).data(), r);
+    lora_dt_.resize({rows, r});
+    gemm(be_, ops::trans::no, ops::trans::no, rows, r, out_, s, dy.data(), out_, lora_value(lora_b_), r, T(0),
+         lora_dt_.data(), r);
+    if (ps_->entry(lora_a_).trainable)
+      gemm(be_, ops::trans::yes, ops::trans::no, r, in_, rows, T(1), lora_dt_.cview().data(), r, x_.data(), in_, T(1),
+           ps_->grad(lora_a_).data(), in_);
+    gemm(be_, ops::trans::no, ops::trans::no, rows, in_, r, T(1), lora_dt_.cview().data(), r, lora_value(lora_a_), in_,
+         T(1), dx_.data(), in_);
+  }
+
   // in, once the sizes are known to fit (checked before anything is registered in the store).
   static std::size_t checked_in(std::size_t in, std::size_t out, const std::string& name) {
     CPDIFF_CHECK(in > 0 && out > 0 && (In == dynamic || In == in) && (Out == dynamic || Out == out), config_error,
@@ -89,6 +154,10 @@ class linear : public weight_bias<T, B, Bias> {
   std::size_t in_, out_;
   cview x_;
   tensor<T, B> y_, dx_;
+  std::size_t lora_rank_ = 0;
+  double lora_scaling_ = 0;
+  param_id lora_a_{}, lora_b_{};
+  tensor<T, B> lora_t_, lora_dt_;
 };
 
 static_assert(layer<linear<1, 1>>, "the layer contract (nn/layer.hpp)");

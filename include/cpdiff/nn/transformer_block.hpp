@@ -39,6 +39,12 @@ class transformer_block {
   multi_head_attention<Dim, Heads, T, B>& attention() { return attention_; }
   linear<Dim, MlpDim, T, B>& intermediate() { return intermediate_; }
   linear<MlpDim, Dim, T, B>& output() { return output_; }
+  // f(linear&) for each projection: query, key, value, attention output, intermediate, output.
+  template <class F>
+  void for_each_linear(F&& f) {
+    f(attention_.query()), f(attention_.key()), f(attention_.value()), f(attention_.output());
+    f(intermediate_), f(output_);
+  }
 
   // x [N, L, D] -> y [N, L, D]
   cview forward(cview x) {
