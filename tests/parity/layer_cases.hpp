@@ -241,6 +241,7 @@ TEMPLATE_LIST_TEST_CASE("parity: multi-head attention, the transformer block and
   using B = TestType;
   using parity::named_parameters_case;
   namespace nn = cpdiff::nn;
+  namespace testing = cpdiff::testing;
   named_parameters_case<nn::multi_head_attention<8, 2, double, B>, B>("multi_head_attention_d8_h2");
   named_parameters_case<nn::multi_head_attention<6, 1, double, B>, B>("multi_head_attention_d6_h1");
   const testing::fixture f("transformer_block_d8_h2_m16");
