@@ -85,6 +85,9 @@ TEST_CASE("load_peft_dataset: one condition per text or vector, the layout and d
 
   const auto f16 = pipeline::load_peft_dataset(collection / "manifest_f16.jsonl");
   CHECK(f16.dtype == io::st_dtype::F16);
+  const auto bf16 = pipeline::load_peft_dataset(collection / "manifest_bf16.jsonl");
+  CHECK(bf16.dtype == io::st_dtype::BF16);
+  CHECK(bf16.collection.adapter(0, 3) == lora::load_peft(collection / "adapters_bf16/bright/checkpoint-800"));
   const auto vec = pipeline::load_peft_dataset(collection / "manifest_vector.jsonl");
   CHECK(vec.kind == pipeline::condition_kind::vector);
   CHECK(vec.collection.feature_dim() == 8);
