@@ -44,6 +44,7 @@
 #include <cpdiff/models/style_autoencoder.hpp>
 #include <cpdiff/models/style_image_encoder.hpp>
 #include <cpdiff/pipeline/cond_pdiff.hpp>
+#include <cpdiff/pipeline/lora_generator.hpp>
 #include <cpdiff/pipeline/text_condition.hpp>
 
 #include "cond_pdiff_report.hpp"
@@ -71,16 +72,12 @@ struct example_ae {
 // p-diff AE: InstanceNorm divides every sample by its own scale, and pooled z-scored conditions differ mainly in
 // scale and offset (in the interpolation theta(l) is one direction times a scalar, so a p-diff encoder sees only
 // the sign of (l - mean l) and its latents fall into two clusters).
-struct example_style_ae {
-  static constexpr std::array<std::size_t, 4> channels{8, 16, 16, 8};
-  static constexpr std::size_t kernel = 5, latent = 64;
-};
+// The same sizes as `cpdiff fit` trains (pipeline::lora_generator): one definition.
+using example_style_ae = pipeline::generator_autoencoder;
 // The default denoiser: an MLP on the flat latent with the condition feature beside it. The U-Nets'
 // normalisations (InstanceNorm, GroupNorm) divide x_t by its own scale on every path to the output, which a
 // point mass per condition (one vector per l) cannot afford: eps = (x_t - sqrt(acp) z0) / sqrt(1 - acp).
-struct example_mlp_denoiser {
-  static constexpr std::size_t width = 256, depth = 3;
-};
+using example_mlp_denoiser = pipeline::generator_denoiser;
 // The concat-condition U-Net (--denoiser unet, tasks): p-diff's layout at a quarter of its width (64..512 -> 16..128).
 struct example_unet {
   static constexpr std::array<std::size_t, 4> channels{16, 32, 64, 128};

@@ -95,4 +95,12 @@ TEST_CASE("vit with PEFT's LoRA on query and value: unchanged at init, base froz
   for (std::size_t i = 0; i < back.size(); ++i) CHECK(back[i] == Approx(with_lora[i]).epsilon(1e-6));  // F32 on disk
   CHECK_THROWS_WITH(lora::attach(other, {"qkv"}, 2, 4.0, g2), Catch::Contains("target module 'qkv' matches no Linear"));
   CHECK_THROWS_WITH(lora::attach(other, {"query"}, 2, 4.0, g2), Catch::Contains("has a LoRA already"));
+  // rsLoRA: the adapter keeps lora_alpha and the flag (its scaling is alpha / sqrt(r), not alpha / r)
+  models::vit<vit_tiny, double> rs(6);
+  rng g3{9, 0};
+  lora::attach(rs, {"value"}, 2, 4.0, g3, /*rslora=*/true);
+  const lora::adapter ra = lora::attached_adapter(rs);
+  CHECK(ra.use_rslora);
+  CHECK(ra.alpha == 4.0);
+  CHECK(ra.scaling() == Approx(4.0 / std::sqrt(2.0)));
 }

@@ -63,6 +63,8 @@ class linear : public weight_bias<T, B, Bias> {
                  "': rank ", rank, " must lie in [1, min(in, out) = ", std::min(in_, out_), "] and alpha ", alpha,
                  " must be positive");
     lora_rank_ = rank;
+    lora_alpha_ = alpha;
+    lora_rslora_ = rslora;
     lora_scaling_ = rslora ? alpha / std::sqrt(double(rank)) : alpha / double(rank);
     lora_a_ = ps_->add(module_name() + ".lora_A.weight", {rank, in_});
     lora_b_ = ps_->add(module_name() + ".lora_B.weight", {out_, rank});
@@ -78,6 +80,8 @@ class linear : public weight_bias<T, B, Bias> {
     if (lora_rank_ > 0)
       for (const param_id id : {lora_a_, lora_b_}) f(ps_->entry(id), ps_->value(id), ps_->grad(id));
   }
+  double lora_alpha() const { return lora_alpha_; }
+  bool lora_rslora() const { return lora_rslora_; }
   double lora_scaling() const { return lora_scaling_; }
   param_id lora_a_id() const { return lora_a_; }
   param_id lora_b_id() const { return lora_b_; }
@@ -155,7 +159,8 @@ class linear : public weight_bias<T, B, Bias> {
   cview x_;
   tensor<T, B> y_, dx_;
   std::size_t lora_rank_ = 0;
-  double lora_scaling_ = 0;
+  double lora_alpha_ = 0, lora_scaling_ = 0;
+  bool lora_rslora_ = false;
   param_id lora_a_{}, lora_b_{};
   tensor<T, B> lora_t_, lora_dt_;
 };

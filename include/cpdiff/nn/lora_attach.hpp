@@ -60,7 +60,8 @@ adapter attached_adapter(Model& m) {
     const auto hb = detail::host_values(m.parameters(), lin.lora_b_id());
     if (a.rank == 0) {
       a.rank = lin.lora_rank();
-      a.alpha = lin.lora_scaling() * double(a.rank);
+      a.alpha = lin.lora_alpha();
+      a.use_rslora = lin.lora_rslora();
     }
     a.add(lin.module_name(), lora_weights{lin.lora_rank(), lin.in(), lin.out(), {ha.begin(), ha.end()}, {hb.begin(), hb.end()}});
     a.add_target(lin.module_name());
