@@ -29,12 +29,12 @@
 #include "cpdiff/nn/activation.hpp"
 #include "cpdiff/nn/linear.hpp"
 #include "cpdiff/nn/lora_linear.hpp"
+#include "cpdiff/models/classifier_accuracy.hpp"
+#include "cpdiff/models/lora_mode.hpp"
 #include "cpdiff/tensor/parameter_store.hpp"
 #include "cpdiff/tensor/tensor.hpp"
 
 namespace cpdiff::models {
-
-enum class mlp_mode { pretrain, finetune };
 
 template <std::size_t Rank, class Alpha, std::size_t Hidden = 128, class T = float, class B = cpu,
           bool AdaptHead = (Rank <= 10)>
@@ -172,27 +172,12 @@ class lora_mlp {
   // Fraction of images whose largest logit is at their label. images [n, 784] (host floats in [0, 1]),
   // labels [n]; evaluated in batches with dropout off.
   double accuracy(std::span<const float> images, std::span<const std::int64_t> labels, std::size_t batch = 1000) {
-    CPDIFF_CHECK(images.size() == labels.size() * inputs && !labels.empty() && batch > 0, shape_error,
-                 "models::lora_mlp::accuracy", images.size(), " pixel values and ", labels.size(),
-                 " labels do not form [n, 784] images with n > 0 labels");
     const bool was = fc1_.training();
     set_training(false);
-    std::size_t correct = 0;
-    std::vector<T> host;
-    for (std::size_t b = 0; b < labels.size(); b += batch) {
-      const std::size_t n = std::min(batch, labels.size() - b);
-      host.assign(images.begin() + b * inputs, images.begin() + (b + n) * inputs);
-      xin_.resize({n, inputs});
-      from_host(be_, std::span<const T>(host), xin_.view());
-      const std::vector<T> logits = to_host(be_, forward(xin_.cview()));
-      for (std::size_t i = 0; i < n; ++i) {
-        const T* row = logits.data() + i * classes;
-        const auto best = static_cast<std::int64_t>(std::max_element(row, row + classes) - row);
-        correct += best == labels[b + i] ? 1 : 0;
-      }
-    }
+    const double acc = classifier_accuracy(be_, xin_, images, labels, inputs, classes, batch, "models::lora_mlp::accuracy",
+                                           [&](cview x) { return forward(x); });
     set_training(was);
-    return double(correct) / double(labels.size());
+    return acc;
   }
 
  private:

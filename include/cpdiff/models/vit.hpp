@@ -66,6 +66,9 @@ class vit {
   using config = Config;
   using cview = tensor_view<const T, memory_space_t<B>>;
   static constexpr std::size_t tokens = embeddings_type::tokens;
+  static constexpr std::size_t inputs = Config::channels * Config::image * Config::image, classes = Config::classes;
+  // The shape forward takes for N images: [N, C, H, W].
+  static shape input_shape(std::size_t n) { return {n, Config::channels, Config::image, Config::image}; }
 
   explicit vit(std::uint64_t seed, B be = {})
       : ps_(std::make_unique<parameter_store<T, B>>(be)), be_(be), g_{seed, 0},

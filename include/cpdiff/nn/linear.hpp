@@ -74,6 +74,20 @@ class linear : public weight_bias<T, B, Bias> {
     if constexpr (Bias) ps_->set_trainable(b_, false);
   }
   std::size_t lora_rank() const { return lora_rank_; }  // 0: none
+  // PEFT's lora_dropout: in training mode the LoRA path reads drop(x) (each element kept with probability 1 - p
+  // and scaled by 1 / (1 - p)), the base path x. Each masked forward takes a fresh Philox stream from `g`, which
+  // must outlive the layer; backward regenerates the mask from (seed, stream) instead of storing it.
+  void set_lora_dropout(double p, rng& g) {
+    constexpr const char* where = "nn::linear::set_lora_dropout";
+    CPDIFF_CHECK(lora_rank_ > 0, config_error, where, "'", module_name(), "' has no LoRA: call attach_lora first");
+    CPDIFF_CHECK(p >= 0.0 && p < 1.0, config_error, where, "'", module_name(),
+                 "': dropout probability must be in [0, 1), got ", p);
+    lora_p_ = p;
+    lora_g_ = &g;
+  }
+  double lora_dropout() const { return lora_p_; }
+  void set_training(bool on) { training_ = on; }  // LoRA dropout acts only while training
+  bool training() const { return training_; }
   template <class F>
   void for_each_parameter(F&& f) {
     base::for_each_parameter(f);
@@ -100,9 +114,19 @@ class linear : public weight_bias<T, B, Bias> {
     if constexpr (Bias) add_row_vector(be_, y_.view().reshape({rows, out_}), cview(ps_->value(b_)));
     if (lora_rank_ > 0) {
       const std::size_t r = lora_rank_;
-      // t [rows, r] = x A^T ;  y += s t B^T
+      // xd [rows, in] = drop(x) (x itself without dropout)
+      dropped_ = training_ && lora_p_ > 0.0;
+      pointer_t<B, const T> xd = x.data();
+      if (dropped_) {
+        drop_seed_ = lora_g_->seed;
+        drop_stream_ = lora_g_->take_stream();
+        lora_xd_.resize({rows, in_});
+        dropout_mask_apply(be_, x.data(), lora_xd_.data(), rows * in_, lora_p_, drop_seed_, drop_stream_);
+        xd = lora_xd_.cview().data();
+      }
+      // t [rows, r] = xd A^T ;  y += s t B^T
       lora_t_.resize({rows, r});
-      gemm(be_, ops::trans::no, ops::trans::yes, rows, r, in_, T(1), x.data(), in_, lora_value(lora_a_), in_, T(0),
+      gemm(be_, ops::trans::no, ops::trans::yes, rows, r, in_, T(1), xd, in_, lora_value(lora_a_), in_, T(0),
            lora_t_.data(), r);
       gemm(be_, ops::trans::no, ops::trans::yes, rows, out_, r, T(lora_scaling_), lora_t_.cview().data(), r,
            lora_value(lora_b_), r, T(1), y_.data(), out_);
@@ -132,7 +156,7 @@ class linear : public weight_bias<T, B, Bias> {
 
  private:
   pointer_t<B, const T> lora_value(param_id id) const { return std::as_const(*ps_).value(id).data(); }
-  // dB [Out, r] += s dy^T t ;  dt [rows, r] = s dy B ;  dA [r, In] += dt^T x ;  dx += dt A
+  // dB [Out, r] += s dy^T t ;  dt [rows, r] = s dy B ;  dA [r, In] += dt^T xd ;  dx += drop(dt A)
   void lora_backward(cview dy, std::size_t rows) {
     const std::size_t r = lora_rank_;
     const T s = T(lora_scaling_);
@@ -142,11 +166,21 @@ class linear : public weight_bias<T, B, Bias> {
     lora_dt_.resize({rows, r});
     gemm(be_, ops::trans::no, ops::trans::no, rows, r, out_, s, dy.data(), out_, lora_value(lora_b_), r, T(0),
          lora_dt_.data(), r);
+    const pointer_t<B, const T> xd = dropped_ ? lora_xd_.cview().data() : x_.data();
     if (ps_->entry(lora_a_).trainable)
-      gemm(be_, ops::trans::yes, ops::trans::no, r, in_, rows, T(1), lora_dt_.cview().data(), r, x_.data(), in_, T(1),
+      gemm(be_, ops::trans::yes, ops::trans::no, r, in_, rows, T(1), lora_dt_.cview().data(), r, xd, in_, T(1),
            ps_->grad(lora_a_).data(), in_);
+    if (!dropped_) {
+      gemm(be_, ops::trans::no, ops::trans::no, rows, in_, r, T(1), lora_dt_.cview().data(), r, lora_value(lora_a_),
+           in_, T(1), dx_.data(), in_);
+      return;
+    }
+    // dxd [rows, in] = dt A ;  dx += drop(dxd)   (the forward's mask)
+    lora_dxd_.resize({rows, in_});
     gemm(be_, ops::trans::no, ops::trans::no, rows, in_, r, T(1), lora_dt_.cview().data(), r, lora_value(lora_a_), in_,
-         T(1), dx_.data(), in_);
+         T(0), lora_dxd_.data(), in_);
+    dropout_mask_apply(be_, lora_dxd_.cview().data(), lora_dxd_.data(), rows * in_, lora_p_, drop_seed_, drop_stream_);
+    axpy(be_, T(1), lora_dxd_.cview(), dx_.view().reshape({rows, in_}));
   }
 
   // in, once the sizes are known to fit (checked before anything is registered in the store).
@@ -162,7 +196,11 @@ class linear : public weight_bias<T, B, Bias> {
   double lora_alpha_ = 0, lora_scaling_ = 0;
   bool lora_rslora_ = false;
   param_id lora_a_{}, lora_b_{};
-  tensor<T, B> lora_t_, lora_dt_;
+  tensor<T, B> lora_t_, lora_dt_, lora_xd_, lora_dxd_;  // [rows, r], [rows, r], drop(x) [rows, in], [rows, in]
+  double lora_p_ = 0.0;
+  rng* lora_g_ = nullptr;
+  bool training_ = true, dropped_ = false;  // dropped_: the last forward masked the LoRA path
+  std::uint64_t drop_seed_ = 0, drop_stream_ = 0;
 };
 
 static_assert(layer<linear<1, 1>>, "the layer contract (nn/layer.hpp)");

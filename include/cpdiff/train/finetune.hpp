@@ -1,5 +1,6 @@
 #pragma once
-// The training loops of the LoRA experiments, as library functions (SPEC.md step 1, "Collect"):
+// The training loops of the LoRA experiments, as library functions (SPEC.md step 1, "Collect"), for any
+// train::lora_classifier: models::lora_mlp, or models::peft_classifier over a base such as models::vit:
 //   models::lora_mlp<4, std::ratio<16>> model(seed);
 //   train::pretrain_base(model, clean_train, clean_test, {.epochs = 3});          // base trainable, LoRA off
 //   train::finetune_config cfg{.epochs = 10, .collect_last = 64};
@@ -33,7 +34,7 @@
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/io/lora_adapter.hpp"
 #include "cpdiff/data/tasks.hpp"
-#include "cpdiff/models/lora_mlp.hpp"
+#include "cpdiff/models/lora_mode.hpp"
 #include "cpdiff/nn/losses.hpp"
 #include "cpdiff/optim/adamw.hpp"
 #include "cpdiff/optim/lr_schedule.hpp"
@@ -46,7 +47,7 @@ concept lora_classifier = requires(M& m, const M& cm, std::uint64_t s, double p,
                                    tensor_view<const typename M::value_type, memory_space_t<typename M::backend_type>> x,
                                    std::span<const float> img, std::span<const std::int64_t> lab) {
   m.parameters();
-  m.set_mode(models::mlp_mode::pretrain);
+  m.set_mode(models::lora_mode::pretrain);
   m.reset_lora(s);
   m.reseed_dropout(s);
   m.set_lora_dropout(p);
@@ -279,15 +280,15 @@ train_result pretrain_base(M& m, const data::labelled_images& train, const data:
   constexpr const char* where = "train::pretrain_base";
   const finetune_detail::loop_settings s = finetune_detail::checked_settings<M>(train, test, c, "pretrain", where);
   m.reset_lora(finetune_detail::derive_seed(c.seed, 1));
-  m.set_mode(models::mlp_mode::pretrain);
+  m.set_mode(models::lora_mode::pretrain);
   train_result r;
   try {
     r = finetune_detail::train_loop(m, train, test, s, [](std::size_t) {});
   } catch (...) {
-    m.set_mode(models::mlp_mode::finetune);
+    m.set_mode(models::lora_mode::finetune);
     throw;
   }
-  m.set_mode(models::mlp_mode::finetune);
+  m.set_mode(models::lora_mode::finetune);
   return r;
 }
 
@@ -304,7 +305,7 @@ train_result finetune_lora(M& m, const data::labelled_images& train, const data:
   CPDIFF_CHECK(c.collect_last == 0 || c.on_checkpoint, config_error, where, "collect_last is ", c.collect_last,
                " but on_checkpoint is not set");
   if (c.reset_lora) m.reset_lora(finetune_detail::derive_seed(c.seed, 1));
-  m.set_mode(models::mlp_mode::finetune);
+  m.set_mode(models::lora_mode::finetune);
   m.set_lora_dropout(c.lora_dropout);
   m.reseed_dropout(finetune_detail::derive_seed(c.seed, 3));
   std::size_t calls = 0;
