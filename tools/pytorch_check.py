@@ -83,16 +83,23 @@ def read_safetensors(path):
         header = json.loads(blob[8:8 + header_len].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckError(f"{path}: header is not valid JSON ({e})")
+    if not isinstance(header, dict):
+        raise CheckError(f"{path}: header is not a JSON object")
     data = memoryview(blob)[8 + header_len:]
     sizes = {"F32": 4, "F16": 2, "BF16": 2}
     tensors = {}
     for name, entry in header.items():
         if name == "__metadata__":
             continue
-        dtype, shape, (begin, end) = entry["dtype"], entry["shape"], entry["data_offsets"]
+        try:
+            dtype, shape, (begin, end) = entry["dtype"], list(entry["shape"]), entry["data_offsets"]
+        except (KeyError, TypeError, ValueError):
+            raise CheckError(f"{path}: tensor '{name}' lacks dtype, shape or data_offsets in the header")
         expected = math.prod(shape) * sizes.get(dtype, 0)
-        if not 0 <= begin <= end <= len(data) or (dtype in sizes and end - begin != expected):
+        if not 0 <= begin <= end or (dtype in sizes and end - begin != expected):
             raise CheckError(f"{path}: tensor '{name}' {dtype} {shape} has bad data_offsets [{begin}, {end}]")
+        if end > len(data):
+            raise CheckError(f"{path}: tensor '{name}' ends at byte {end} of {len(data)} data bytes (truncated file?)")
         tensors[name] = decode_tensor(data[begin:end], dtype, shape, path, name)
     return tensors
 
@@ -180,16 +187,48 @@ def attention(t, prefix, heads, lin):
     return (scores.softmax(dim=-1) @ v).transpose(1, 2).reshape(n, tokens, d)
 
 
+CONFIG_KEYS = ["hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "layer_norm_eps",
+               "image_size", "patch_size", "num_channels", "num_labels"]
+
+
+def vit_shapes(cfg):
+    """name -> shape of every tensor a ViTForImageClassification with this config holds."""
+    d, m, c, p = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_channels"], cfg["patch_size"]
+    patches = (cfg["image_size"] // p) ** 2
+    e = "vit.embeddings."
+    shapes = {e + "cls_token": [1, 1, d], e + "position_embeddings": [1, patches + 1, d],
+              e + "patch_embeddings.projection.weight": [d, c, p, p], e + "patch_embeddings.projection.bias": [d],
+              "vit.layernorm.weight": [d], "vit.layernorm.bias": [d],
+              "classifier.weight": [cfg["num_labels"], d], "classifier.bias": [cfg["num_labels"]]}
+    for i in range(cfg["num_hidden_layers"]):
+        l = f"vit.encoder.layer.{i}."
+        linears = {"attention.attention.query": [d, d], "attention.attention.key": [d, d],
+                   "attention.attention.value": [d, d], "attention.output.dense": [d, d],
+                   "intermediate.dense": [m, d], "output.dense": [d, m]}
+        for name, (out_f, in_f) in linears.items():
+            shapes[l + name + ".weight"], shapes[l + name + ".bias"] = [out_f, in_f], [out_f]
+        for name in ["layernorm_before", "layernorm_after"]:
+            shapes[l + name + ".weight"], shapes[l + name + ".bias"] = [d], [d]
+    return shapes
+
+
 def load_base(folder):
-    cfg = read_json(os.path.join(folder, "config.json"))
-    if cfg.get("hidden_act", "gelu") != "gelu":
-        raise CheckError(f"{folder}/config.json: hidden_act '{cfg['hidden_act']}' is not supported (only 'gelu')")
-    state = read_safetensors(os.path.join(folder, "model.safetensors"))
-    needed = ["vit.embeddings.cls_token", "vit.layernorm.weight", "classifier.weight"] + [
-        f"vit.encoder.layer.{i}.output.dense.weight" for i in range(cfg["num_hidden_layers"])]
-    missing = [k for k in needed if k not in state]
+    path = os.path.join(folder, "config.json")
+    cfg = read_json(path)
+    missing = [k for k in CONFIG_KEYS if not isinstance(cfg.get(k), (int, float))]
     if missing:
-        raise CheckError(f"{folder}/model.safetensors: no tensor '{missing[0]}' (not a ViTForImageClassification)")
+        raise CheckError(f"{path}: no number '{missing[0]}' (not a ViTConfig)")
+    if cfg.get("hidden_act", "gelu") != "gelu":
+        raise CheckError(f"{path}: hidden_act '{cfg['hidden_act']}' is not supported (only 'gelu')")
+    if cfg["hidden_size"] % cfg["num_attention_heads"] != 0:
+        raise CheckError(f"{path}: hidden_size is not a multiple of num_attention_heads")
+    path = os.path.join(folder, "model.safetensors")
+    state = read_safetensors(path)
+    for name, shape in vit_shapes(cfg).items():
+        if name not in state:
+            raise CheckError(f"{path}: no tensor '{name}' (not a ViTForImageClassification for its config.json)")
+        if list(state[name].shape) != shape:
+            raise CheckError(f"{path}: tensor '{name}' is {list(state[name].shape)}, config.json implies {shape}")
     return cfg, state
 
 
@@ -227,7 +266,7 @@ def merge_adapter(state, folder):
         if module not in modules:
             raise CheckError(f"{path}: module '{module}' is not a Linear of the base model")
         if set(ab) != {"A", "B"}:
-            raise CheckError(f"{path}: module '{module}' has lora_{''.join(ab)} but not both lora_A and lora_B")
+            raise CheckError(f"{path}: module '{module}' has lora_{''.join(ab)} but no lora_{'AB'.strip(''.join(ab))}")
         if "target_modules" in cfg and not target_matches(module, cfg["target_modules"]):
             raise CheckError(f"{cfg_path}: target_modules does not name module '{module}'")
         out_f, in_f = modules[module]
@@ -257,15 +296,30 @@ def evaluation_entry(path, adapter_folder):
     """The entry of cpdiff's evaluation.json for this adapter folder: (label_map, test_images, accuracy)."""
     name = os.path.basename(os.path.normpath(adapter_folder))
     entries = read_json(path)
-    found = [e for e in entries if isinstance(e, dict) and e.get("adapter") == name] if isinstance(entries, list) else []
+    if not isinstance(entries, list):
+        raise CheckError(f"{path}: not a JSON list of adapter entries")
+    found = [e for e in entries if isinstance(e, dict) and e.get("adapter") == name]
     if not found:
         raise CheckError(f"{path}: no entry with \"adapter\": \"{name}\"")
     e = found[0]
     if e.get("style") != "identity":
         raise CheckError(f"{path}: adapter '{name}' has style '{e.get('style')}'; this script re-implements "
                          "label-map tasks only (style 'identity')")
-    check_label_map(e.get("label_map"), f"{path}: adapter '{name}'")
-    return e["label_map"], int(e["test_images"]), float(e["accuracy"])
+    if not isinstance(e.get("label_map"), list) or not isinstance(e.get("test_images"), int) \
+            or not isinstance(e.get("accuracy"), (int, float)):
+        raise CheckError(f"{path}: adapter '{name}' needs a label_map list, an integer test_images and an accuracy")
+    check_label_map(e["label_map"], f"{path}: adapter '{name}'")
+    return e["label_map"], e["test_images"], float(e["accuracy"])
+
+
+def join_label_map(argv):
+    """'--label-map -1,...' -> '--label-map=-1,...' (argparse would take '-1,...' for an option)."""
+    out = list(argv)
+    for i in range(len(out) - 1):
+        if out[i] == "--label-map" and out[i + 1].startswith("-"):
+            out[i:i + 2] = [out[i] + "=" + out[i + 1]]
+            break
+    return out
 
 
 def parse_args(argv):
@@ -274,11 +328,12 @@ def parse_args(argv):
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--adapter", help="PEFT LoRA folder (adapter_config.json, adapter_model.safetensors)")
     g.add_argument("--no-adapter", action="store_true", help="evaluate the base model alone")
-    p.add_argument("--evaluation", help="cpdiff's evaluation.json: task and expected accuracy (needs --adapter)")
+    p.add_argument("--evaluation", help="cpdiff's evaluation.json (needs --adapter); its entry for the adapter "
+                   "sets the test images, label map and expected accuracy")
     p.add_argument("--test-images", type=int, default=2000, help="first N t10k images (default 2000)")
     p.add_argument("--label-map", default="0,1,2,3,4,5,6,7,8,9", help="10 labels, -1 drops a class")
     p.add_argument("--expect", type=float, help="expected accuracy in percent")
-    args = p.parse_args(argv)
+    args = p.parse_args(join_label_map(argv))
     if args.evaluation and not args.adapter:
         p.error("--evaluation needs --adapter")
     if args.test_images <= 0:
