@@ -38,6 +38,9 @@
 #include <cpdiff/data/tasks.hpp>
 #include <cpdiff/models/bottom_unet.hpp>
 #include <cpdiff/models/lora_mlp.hpp>
+#include <cpdiff/models/peft_classifier.hpp>
+#include <cpdiff/models/vit.hpp>
+#include <cpdiff/models/vit_hf.hpp>
 #include <cpdiff/models/mlp_denoiser.hpp>
 #include <cpdiff/models/pdiff_autoencoder.hpp>
 #include <cpdiff/models/pdiff_unet.hpp>
@@ -62,7 +65,15 @@ using namespace cpdiff;
 namespace fs = std::filesystem;
 
 // ---- sizes that define the architectures (compile time) ----
-constexpr std::size_t hidden = 64;  // the base MLP: 784 -> 64 -> 10
+// The transformer base (--base vit): a ViT laid out as Hugging Face's ViTForImageClassification, 28x28 images in 16
+// patches of 7x7, width 64, 6 layers of 4 heads, MLP 128 (218 K parameters). LoRA on query and value at
+// --lora 16,32: 12 projections x 16 x (64 + 64) = 24,576 parameters per adapter.
+struct example_vit {
+  static constexpr std::size_t channels = 1, image = 28, patch = 7, dim = 64, depth = 6, heads = 4, mlp_dim = 128,
+                               classes = 10;
+};
+using example_vit_model = models::peft_classifier<models::vit<example_vit>>;
+constexpr std::size_t hidden = 64;  // the base of --base mlp: 784 -> 64 -> 10
 // p-diff's parameter autoencoder (--autoencoder pdiff): its "small" layout (fold 3, kernel 3), 4 latent channels.
 struct example_ae {
   static constexpr std::size_t fold = 3, kernel = 3;
@@ -98,10 +109,12 @@ struct flags {
   fs::path out = "out/cond_pdiff";
   fs::path data = data::default_fashion_mnist_dir;
   std::string experiments = "tasks,styles,interp";
-  std::string lora = "4,16";  // rank,alpha: one of the paper's (1,8) (2,8) (4,16) (16,32)
+  std::string base = "mlp";   // the frozen base the LoRAs adapt: mlp (784-64-10) or vit (query/value LoRA); see
+                              // README "Transformer LoRAs" for why the ViT is not yet the default
+  std::string lora = "";      // rank,alpha: the paper's (1,8) (2,8) (4,16) (16,32); "" = 16,32 (vit), 4,16 (mlp)
   std::uint64_t seed = 0;
   std::size_t train_images = 12000, test_images = 2000;
-  std::size_t pretrain_epochs = 4, finetune_epochs = 4, checkpoints = 64;  // K per condition
+  std::size_t pretrain_epochs = 4, finetune_epochs = 4, checkpoints = 0;  // K per condition (0: 32 vit, 64 mlp)
   std::size_t generations = 10;                                          // N per condition
   std::size_t ae_steps = 2000, batch = 64;
   std::size_t diffusion_steps = 0;  // 0: 10000 with the MLP denoiser (~185 steps/s here), 2500 with the U-Nets
@@ -117,6 +130,7 @@ struct flags {
   std::string style_encoder = "pixels";  // styles: a Linear on the style images' pixels, or the style-image encoder
   std::string ae_skip = "on";            // the style AE's decoder adds Linear(latent -> n) (style_autoencoder.hpp)
   bool quick = false;
+  std::string base_model;  // the base's name in the adapters' adapter_config.json (set from --base)
 };
 
 // ---- one condition of an experiment ----
@@ -160,6 +174,8 @@ void generate_and_evaluate(Sys& sys, Mlp& mlp, const data::lora_layout& layout, 
                            const std::function<void(std::size_t, std::span<const float>)>& seen_vector = {}) {
   const std::string& experiment = rec.name;
   rng g{f.seed ^ 0x67656e, 0};
+  // adapters/<experiment>/evaluation.json: each generated adapter's task and accuracy, for tools/pytorch_check.py
+  nlohmann::json evaluation = nlohmann::json::array();
   for (std::size_t ci = 0; ci < cs.size(); ++ci) {
     auto& c = cs[ci];
     const auto v = sys.generate(std::span<const float>(c.row), f.generations, g, {.ddim_steps = f.ddim_steps});
@@ -171,8 +187,11 @@ void generate_and_evaluate(Sys& sys, Mlp& mlp, const data::lora_layout& layout, 
       const lora::adapter a = layout.unflatten(flat);
       mlp.load_adapter(a);
       c.generated.push_back(accuracy_pct(mlp, c.test));
-      lora::save_peft(out / "adapters" / experiment / (example::slug(c.name) + "_" + std::to_string(i)), a,
-                      "cpdiff/fashion-mnist-mlp" + std::to_string(hidden));
+      const std::string folder = example::slug(c.name) + "_" + std::to_string(i);
+      lora::save_peft(out / "adapters" / experiment / folder, a, f.base_model);
+      evaluation.push_back({{"adapter", folder}, {"condition", c.name}, {"label_map", c.task.label_map},
+                            {"style", c.task.style.name()}, {"test_images", f.test_images},
+                            {"accuracy", c.generated.back()}});
     }
     // Control: N(0, 1) noise instead of the generated vectors, through the same de-normalisation. With
     // per-condition statistics this alone lands near the trained checkpoints (their spread is small), so the
@@ -185,6 +204,7 @@ void generate_and_evaluate(Sys& sys, Mlp& mlp, const data::lora_layout& layout, 
       control.push_back(accuracy_pct(mlp, c.test));
     }
     rec.control.push_back(example::mean(control));
+    io::write_file_atomic(out / "adapters" / experiment / "evaluation.json", evaluation.dump(1) + "\n");
     std::cout << "  " << experiment << " / " << c.name << (c.seen ? "" : " (held out)") << ": generated best "
               << example::best(c.generated) << ", mean " << example::mean(c.generated) << "  (trained best "
               << (c.trained.empty() ? 0.0 : example::best(c.trained)) << ", base " << c.base_acc
@@ -212,20 +232,56 @@ void finish_record(example::experiment_record& rec, const std::vector<condition>
   rec.train_colour = std::move(train_colour);
 }
 
-template <std::size_t Rank, class Alpha, class Dev>
-int run(const flags& f) {
-  using mlp_t = models::lora_mlp<Rank, Alpha, hidden>;  // the frozen base and its LoRA: always on the CPU
+// The MLP base: pre-trained on every run (seconds). Returns its clean test accuracy.
+template <std::size_t Rank, class Alpha, std::size_t Hidden>
+double pretrain_base_model(models::lora_mlp<Rank, Alpha, Hidden>& base, const data::labelled_images& train,
+                           const data::labelled_images& test, const flags& f) {
+  std::cout << "pre-training the base MLP 784-" << Hidden << "-10 on " << train.size() << " images\n";
+  return train::pretrain_base(base, train, test,
+                              {.epochs = f.pretrain_epochs, .lr = 2e-3, .seed = f.seed, .log_every = 0, .log = &std::cout})
+      .test_accuracy;
+}
+
+// The ViT base: pre-trained once and kept as a Hugging Face folder in <out>/base (config.json +
+// model.safetensors, what tools/pytorch_check.py and transformers load), re-used while its settings match.
+inline double pretrain_base_model(example_vit_model& base, const data::labelled_images& train,
+                                  const data::labelled_images& test, const flags& f) {
+  constexpr double lr = 2e-3, warmup = 0.05;
+  const nlohmann::json settings = {{"pretrain",
+                                    {{"epochs", f.pretrain_epochs}, {"lr", lr}, {"warmup_ratio", warmup},
+                                     {"seed", f.seed}, {"train_images", train.size()}, {"data", f.data.string()}}}};
+  const fs::path dir = f.out / "base";
+  std::string why;
+  if (models::load_hf_vit(dir, base.base(), settings, &why)) {
+    std::cout << "the pre-trained ViT base: " << dir.string() << " (its settings match this run's)\n";
+    return base.accuracy(test.images, test.labels);
+  }
+  std::cout << "pre-training the ViT base (" << why << ") on " << train.size() << " images\n";
+  const double acc = train::pretrain_base(base, train, test,
+                                          {.epochs = f.pretrain_epochs, .lr = lr, .warmup_ratio = warmup,
+                                           .seed = f.seed, .log_every = 0, .log = &std::cout})
+                         .test_accuracy;
+  models::save_hf_vit(dir, base.base(), settings);
+  std::cout << "  wrote " << dir.string() << " (config.json, model.safetensors)\n";
+  return acc;
+}
+
+// The whole program over the base model type Model (models::lora_mlp or example_vit_model); make() builds one
+// from the seed (its base weights are then copied from the pre-trained one).
+template <class Model, class Dev>
+int run(const flags& f, const std::function<std::unique_ptr<Model>()>& make) {
   using pdiff_ae_t = models::pdiff_autoencoder<example_ae, float, Dev>;
   using mlp_denoiser_t = models::mlp_denoiser<example_mlp_denoiser, models::sinusoidal<>, float, Dev>;
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
   auto seconds = [&] { return std::chrono::duration<double>(clock::now() - t0).count(); };
   example::cond_pdiff_report rep(f.out);
-  rep.set_meta({{"experiments", f.experiments}, {"lora", f.lora}, {"seed", f.seed}, {"train_images", f.train_images},
+  nlohmann::json meta({{"experiments", f.experiments}, {"base", f.base}, {"base_model", f.base_model}, {"lora", f.lora}, {"seed", f.seed}, {"train_images", f.train_images},
                 {"test_images", f.test_images}, {"checkpoints", f.checkpoints}, {"generations", f.generations},
                 {"ae_steps", f.ae_steps}, {"diffusion_steps", f.diffusion_steps}, {"batch", f.batch},
                 {"ddim_steps", f.ddim_steps}, {"ema", f.ema}, {"normalise", f.normalise}, {"denoiser", f.denoiser}, {"autoencoder", f.autoencoder}, {"style_encoder", f.style_encoder}, {"ae_skip", f.ae_skip},
                 {"interp_values", f.interp_values}, {"interp_heldout", f.interp_heldout}, {"quick", f.quick}});
+  rep.set_base_name(f.base_model);
   std::cout << std::setprecision(4);
 
   // ---- data and the frozen base ----
@@ -237,26 +293,32 @@ int run(const flags& f) {
   style_refs.count = style_images_per_condition;
   style_refs.images.assign(refs.images.end() - style_images_per_condition * 784, refs.images.end());
 
-  mlp_t base(f.seed);
+  const std::unique_ptr<Model> base_model = make();
+  Model& base = *base_model;
   {
     const auto clean_train = data::make_split(train_split, data::task{}), clean_test = data::make_split(test_split, data::task{});
-    std::cout << "pre-training the base MLP 784-" << hidden << "-10 on " << clean_train.size() << " images\n";
-    auto r = train::pretrain_base(base, clean_train, clean_test,
-                                 {.epochs = f.pretrain_epochs, .lr = 2e-3, .seed = f.seed, .log_every = 0, .log = &std::cout});
-    std::cout << "  base accuracy on clean test images: " << 100 * r.test_accuracy << "%\n";
-    rep.set_base_accuracy(100 * r.test_accuracy);
+    const double acc = pretrain_base_model(base, clean_train, clean_test, f);
+    std::cout << "  base accuracy on clean test images: " << 100 * acc << "%\n";
+    rep.set_base_accuracy(100 * acc);
   }
+  // A model with the pre-trained base (and the LoRA of make(); callers load or reset it).
+  auto fresh = [&] {
+    std::unique_ptr<Model> m = make();
+    m->copy_base_from(base);
+    return m;
+  };
   const train::finetune_config ft{.epochs = f.finetune_epochs, .lr = 3e-3, .seed = f.seed + 1,
                                  .collect_last = f.checkpoints, .log_every = 0};
 
   // Fine-tunes a LoRA per seen condition, collecting its last K checkpoints; records accuracies.
   auto collect = [&](std::vector<condition>& cs, data::lora_collection& coll) {
+    const std::unique_ptr<Model> probe = fresh();  // evaluates each checkpoint
     for (std::size_t i = 0; i < cs.size(); ++i) {
       auto& c = cs[i];
       c.test = data::make_split(test_split, c.task);
-      mlp_t m(f.seed);
-      m.copy_base_from(base);
-      m.set_mode(models::mlp_mode::finetune);
+      const std::unique_ptr<Model> mp = fresh();
+      Model& m = *mp;
+      m.set_mode(models::lora_mode::finetune);
       m.reset_lora(f.seed + 7);
       c.base_acc = accuracy_pct(m, c.test);  // B = 0: exactly the base
       if (!c.seen) continue;
@@ -265,10 +327,8 @@ int run(const flags& f) {
       auto cfg = ft;
       cfg.on_checkpoint = [&](std::size_t, const lora::adapter& a) {
         coll.append(id, a);
-        mlp_t probe(f.seed);
-        probe.copy_base_from(base);
-        probe.load_adapter(a);
-        c.trained.push_back(accuracy_pct(probe, c.test));
+        probe->load_adapter(a);
+        c.trained.push_back(accuracy_pct(*probe, c.test));
       };
       train::finetune_lora(m, train, data::labelled_images{}, cfg);
       std::cout << "  LoRA for " << c.name << ": base " << c.base_acc << "% -> trained best "
@@ -276,9 +336,12 @@ int run(const flags& f) {
                 << c.trained.size() << " checkpoints  [" << seconds() << " s]\n";
     }
   };
-  const data::lora_layout layout(base.adapter());
-  std::cout << "LoRA rank " << Rank << ", alpha " << double(Alpha::num) / Alpha::den << ": " << layout.size()
-            << " parameters per adapter\n";
+  const lora::adapter base_adapter = base.adapter();
+  const data::lora_layout layout(base_adapter);
+  std::cout << "LoRA rank " << base_adapter.rank << ", alpha " << base_adapter.alpha << " on " << base_adapter.size()
+            << " projections: " << layout.size() << " parameters per adapter\n";
+  meta["n_params"] = layout.size();
+  rep.set_meta(meta);
 
   // The statistics a condition's vectors are z-scored with (SPEC.md step 3: its own; --normalise pooled: those
   // of all conditions together, so that the generated vector, not its de-normalisation, says which condition).
@@ -313,8 +376,8 @@ int run(const flags& f) {
     std::cout << "autoencoder on " << m << " vectors of " << n << " -> latent " << ae.latent_shape() << "\n";
     const double ae_mse = sys.train_autoencoder(const_view<float>(x.data(), {m, n}), ae_opt);
     std::cout << "  reconstruction MSE (normalised units) " << ae_mse << "  [" << seconds() << " s]\n";
-    mlp_t eval(f.seed);
-    eval.copy_base_from(base);
+    const std::unique_ptr<Model> eval_model = fresh();
+    Model& eval = *eval_model;
     std::ostringstream round_trip;
     round_trip << "Autoencoder alone (each condition's best trained checkpoint through D(E(.))):";
     std::cout << "  autoencoder alone, best checkpoint through D(E(.)):";
@@ -493,8 +556,8 @@ int run(const flags& f) {
       cond_l.push_back(l);
     }
     // The reference LoRA at each l is theta(l) itself ("trained" column).
-    mlp_t eval(f.seed);
-    eval.copy_base_from(base);
+    const std::unique_ptr<Model> eval_model = fresh();
+    Model& eval = *eval_model;
     for (std::size_t i = 0; i < cs.size(); ++i) {
       auto& c = cs[i];
       c.test = data::make_split(test_split, c.task);
@@ -582,13 +645,14 @@ int fashion_main(int argc, char** argv) {
     p.add("--out", f.out, "output folder");
     p.add("--data", f.data, "Fashion-MNIST folder (apt-get install dataset-fashion-mnist)");
     p.add("--experiments", f.experiments, "comma-separated subset of tasks,styles,interp");
-    p.add("--lora", f.lora, "LoRA rank,alpha: 1,8 | 2,8 | 4,16 | 16,32");
+    p.add("--base", f.base, "the frozen base: mlp (784-64-10, LoRA on fc1/fc2) or vit (Hugging Face ViT, LoRA on query/value)");
+    p.add("--lora", f.lora, "LoRA rank,alpha (vit: any; mlp: 1,8 | 2,8 | 4,16 | 16,32); default 16,32 (vit), 4,16 (mlp)");
     p.add("--seed", f.seed, "seed of everything random");
     p.add("--train-images", f.train_images, "training images per task");
     p.add("--test-images", f.test_images, "test images per task");
-    p.add("--pretrain-epochs", f.pretrain_epochs, "base MLP epochs");
+    p.add("--pretrain-epochs", f.pretrain_epochs, "base pre-training epochs (the ViT base is kept in <out>/base)");
     p.add("--finetune-epochs", f.finetune_epochs, "LoRA epochs per condition");
-    p.add("--checkpoints", f.checkpoints, "K: LoRA checkpoints collected per condition (last K steps)");
+    p.add("--checkpoints", f.checkpoints, "K: LoRA checkpoints collected per condition (last K steps; 0: 32 vit, 64 mlp)");
     p.add("--generations", f.generations, "N: LoRAs generated per condition");
     p.add("--ae-steps", f.ae_steps, "parameter autoencoder training steps");
     p.add("--diffusion-steps", f.diffusion_steps, "diffusion training steps (0: 10000 with --denoiser mlp, 2500 with unet)");
@@ -604,6 +668,10 @@ int fashion_main(int argc, char** argv) {
     p.add("--ae-skip", f.ae_skip, "style autoencoder: on (its decoder adds Linear(latent -> n) of the latent) or off");
     p.add_switch("--quick", f.quick, "a few-minute run (smaller everything; for CI)");
     if (!p.parse(argc, argv)) return 0;  // --help
+    if (f.base != "vit" && f.base != "mlp")
+      throw config_error("cond_pdiff_fashion: --base must be vit or mlp (got '" + f.base + "')");
+    if (f.lora.empty()) f.lora = f.base == "vit" ? "16,32" : "4,16";
+    if (f.checkpoints == 0) f.checkpoints = f.base == "vit" ? 32 : 64;
     if (f.quick) {
       f.train_images = std::min<std::size_t>(f.train_images, 4000);
       f.test_images = std::min<std::size_t>(f.test_images, 1000);
@@ -630,11 +698,23 @@ int fashion_main(int argc, char** argv) {
     if (f.autoencoder == "style" && f.denoiser == "unet" && f.experiments.find("tasks") != std::string::npos)
       throw config_error("cond_pdiff_fashion: --autoencoder style gives a flat latent, which the tasks' U-Net "
                          "(pdiff_unet, latent [C, L]) cannot take: add --autoencoder pdiff, or --denoiser mlp, or leave out tasks");
-    if (f.lora == "1,8") return run<1, std::ratio<8>, Dev>(f);
-    if (f.lora == "2,8") return run<2, std::ratio<8>, Dev>(f);
-    if (f.lora == "4,16") return run<4, std::ratio<16>, Dev>(f);
-    if (f.lora == "16,32") return run<16, std::ratio<32>, Dev>(f);
-    throw config_error("cond_pdiff_fashion: --lora must be one of 1,8 2,8 4,16 16,32 (got '" + f.lora + "')");
+    if (f.base == "vit") {
+      const auto [rank, alpha] = example::parse_rank_alpha(f.lora, "cond_pdiff_fashion: --lora");
+      f.base_model = "cpdiff/fashion-mnist-vit-d64x6";
+      return run<example_vit_model, Dev>(f, [&] {
+        return std::make_unique<example_vit_model>(f.seed, models::peft_lora_config{.rank = rank, .alpha = alpha});
+      });
+    }
+    f.base_model = "cpdiff/fashion-mnist-mlp" + std::to_string(hidden);
+    auto mlp = [&]<std::size_t Rank, class Alpha>() {
+      using mlp_t = models::lora_mlp<Rank, Alpha, hidden>;
+      return run<mlp_t, Dev>(f, [&] { return std::make_unique<mlp_t>(f.seed); });
+    };
+    if (f.lora == "1,8") return mlp.template operator()<1, std::ratio<8>>();
+    if (f.lora == "2,8") return mlp.template operator()<2, std::ratio<8>>();
+    if (f.lora == "4,16") return mlp.template operator()<4, std::ratio<16>>();
+    if (f.lora == "16,32") return mlp.template operator()<16, std::ratio<32>>();
+    throw config_error("cond_pdiff_fashion: --base mlp takes --lora 1,8 2,8 4,16 or 16,32 (got '" + f.lora + "')");
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;

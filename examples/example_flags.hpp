@@ -9,6 +9,7 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace example {
@@ -72,5 +73,17 @@ class flag_parser {
   std::string program_, about_;
   std::vector<flag> flags_;
 };
+
+// "r,alpha" (a LoRA's rank and lora_alpha): r a positive integer, alpha a positive number.
+inline std::pair<std::size_t, double> parse_rank_alpha(const std::string& v, const std::string& flag) {
+  std::istringstream in(v);
+  long long r = 0;
+  double alpha = 0;
+  char comma = 0;
+  if (!(in >> r >> comma >> alpha) || comma != ',' || !in.eof() || r <= 0 || !(alpha > 0))
+    throw cpdiff::config_error(flag + ": expected rank,alpha with a positive integer rank and a positive alpha (e.g. "
+                               "16,32), got '" + v + "'");
+  return {static_cast<std::size_t>(r), alpha};
+}
 
 }  // namespace example

@@ -14,6 +14,8 @@
 // Matrix products (blas)
 //   gemm(B, trans ta, trans tb, M, N, K, T alpha, P<const T> A, lda, P<const T> B, ldb, T beta, P<T> C, ldc)
 //       C[M,N] = alpha op(A)[M,K] op(B)[K,N] + beta C
+//   gemm_batched(B, ta, tb, M, N, K, T alpha, P<const T> A, lda, stride_a, P<const T> B, ldb, stride_b, T beta,
+//                P<T> C, ldc, stride_c, batch)       the same for C + b stride_c, b < batch (one call, many products)
 // Element-wise, fills, reductions, transfers (elementwise)
 //   fill(B, V<T> y, T v)   copy(B, V<const T> x, V<T> y)   axpy(B, T a, V<const T> x, V<T> y)   scale(B, V<T> y, T a)
 //   add_row_vector(B, V<T> y [R, C], V<const T> v [C])       add_column_sums(B, V<const T> x [R, C], V<T> s [C])

@@ -62,19 +62,17 @@ class multi_head_attention {
     p_.resize({n_, Heads, l_, l_});
     o_.resize({n_, l_, Dim});
     const T scale = T(1) / std::sqrt(T(head_dim));
-    for (std::size_t n = 0; n < n_; ++n)
-      for (std::size_t h = 0; h < Heads; ++h) {
-        // S_nh [L, L] = q_nh [L, d] k_nh^T / sqrt(d)   (into p_, then softmax in place below)
-        gemm(be_, ops::trans::no, ops::trans::yes, l_, l_, head_dim, scale, head(q_, n, h), Dim, head(k_, n, h), Dim,
-             T(0), scores(p_, n, h), l_);
-      }
+    const std::size_t seq = l_ * Dim, map = Heads * l_ * l_;  // sample strides of [N, L, D] and [N, H, L, L]
+    for (std::size_t h = 0; h < Heads; ++h)
+      // S_nh [L, L] = q_nh [L, d] k_nh^T / sqrt(d), every n in one call   (into p_, then softmax in place below)
+      gemm_batched(be_, ops::trans::no, ops::trans::yes, l_, l_, head_dim, scale, head(q_, 0, h), Dim, seq,
+                   head(k_, 0, h), Dim, seq, T(0), scores(p_, 0, h), l_, map, n_);
     // P = softmax(S) along the last axis, rows [N H L, L]
     softmax_rows_forward(be_, n_ * Heads * l_, l_, p_.cview().data(), p_.data());
-    for (std::size_t n = 0; n < n_; ++n)
-      for (std::size_t h = 0; h < Heads; ++h)
-        // o_nh [L, d] = P_nh [L, L] v_nh [L, d]
-        gemm(be_, ops::trans::no, ops::trans::no, l_, head_dim, l_, T(1), scores(std::as_const(p_), n, h), l_,
-             head(v_, n, h), Dim, T(0), head(o_, n, h), Dim);
+    for (std::size_t h = 0; h < Heads; ++h)
+      // o_nh [L, d] = P_nh [L, L] v_nh [L, d]
+      gemm_batched(be_, ops::trans::no, ops::trans::no, l_, head_dim, l_, T(1), scores(std::as_const(p_), 0, h), l_,
+                   map, head(v_, 0, h), Dim, seq, T(0), head(o_, 0, h), Dim, seq, n_);
     return in_member("output.dense", [&] { return out_.forward(o_.cview()); });
   }
 
@@ -88,25 +86,24 @@ class multi_head_attention {
     dk_.resize(q_.shape());
     dv_.resize(q_.shape());
     const T scale = T(1) / std::sqrt(T(head_dim));
-    for (std::size_t n = 0; n < n_; ++n)
-      for (std::size_t h = 0; h < Heads; ++h) {
-        // dP_nh [L, L] = d o_nh [L, d] v_nh^T
-        gemm(be_, ops::trans::no, ops::trans::yes, l_, l_, head_dim, T(1), head(dout, n, h), Dim, head(v_, n, h), Dim,
-             T(0), scores(dp_, n, h), l_);
-        // d v_nh [L, d] = P_nh^T d o_nh
-        gemm(be_, ops::trans::yes, ops::trans::no, l_, head_dim, l_, T(1), scores(std::as_const(p_), n, h), l_,
-             head(dout, n, h), Dim, T(0), head(dv_, n, h), Dim);
-      }
+    const std::size_t seq = l_ * Dim, map = Heads * l_ * l_;  // sample strides of [N, L, D] and [N, H, L, L]
+    for (std::size_t h = 0; h < Heads; ++h) {
+      // dP_nh [L, L] = d o_nh [L, d] v_nh^T
+      gemm_batched(be_, ops::trans::no, ops::trans::yes, l_, l_, head_dim, T(1), head(dout, 0, h), Dim, seq,
+                   head(v_, 0, h), Dim, seq, T(0), scores(dp_, 0, h), l_, map, n_);
+      // d v_nh [L, d] = P_nh^T d o_nh
+      gemm_batched(be_, ops::trans::yes, ops::trans::no, l_, head_dim, l_, T(1), scores(std::as_const(p_), 0, h), l_,
+                   map, head(dout, 0, h), Dim, seq, T(0), head(dv_, 0, h), Dim, seq, n_);
+    }
     // dS = P (dP - <dP, P>) per row, in place
     softmax_rows_backward(be_, n_ * Heads * l_, l_, p_.cview().data(), dp_.cview().data(), dp_.data());
-    for (std::size_t n = 0; n < n_; ++n)
-      for (std::size_t h = 0; h < Heads; ++h) {
-        // d q_nh [L, d] = dS_nh k_nh / sqrt(d) ;  d k_nh [L, d] = dS_nh^T q_nh / sqrt(d)
-        gemm(be_, ops::trans::no, ops::trans::no, l_, head_dim, l_, scale, scores(std::as_const(dp_), n, h), l_,
-             head(k_, n, h), Dim, T(0), head(dq_, n, h), Dim);
-        gemm(be_, ops::trans::yes, ops::trans::no, l_, head_dim, l_, scale, scores(std::as_const(dp_), n, h), l_,
-             head(q_, n, h), Dim, T(0), head(dk_, n, h), Dim);
-      }
+    for (std::size_t h = 0; h < Heads; ++h) {
+      // d q_nh [L, d] = dS_nh k_nh / sqrt(d) ;  d k_nh [L, d] = dS_nh^T q_nh / sqrt(d)
+      gemm_batched(be_, ops::trans::no, ops::trans::no, l_, head_dim, l_, scale, scores(std::as_const(dp_), 0, h), l_,
+                   map, head(k_, 0, h), Dim, seq, T(0), head(dq_, 0, h), Dim, seq, n_);
+      gemm_batched(be_, ops::trans::yes, ops::trans::no, l_, head_dim, l_, scale, scores(std::as_const(dp_), 0, h), l_,
+                   map, head(q_, 0, h), Dim, seq, T(0), head(dk_, 0, h), Dim, seq, n_);
+    }
     // dx = dq Wq + dk Wk + dv Wv: the three projections' input gradients, summed
     dx_.resize(q_.shape());
     copy(be_, in_member("attention.query", [&] { return query_.backward(dq_.cview()); }), dx_.view());

@@ -35,4 +35,20 @@ void gemm(cpu, trans ta, trans tb, std::size_t M, std::size_t N, std::size_t K, 
     c.noalias() += alpha * (a.transpose() * b.transpose());
 }
 
+// C_b = alpha op(A_b) op(B_b) + beta C_b for b < batch, X_b = X + b * stride_X: one call for many small products
+// (attention's per-sample scores). The products run side by side on OpenMP threads when their multiply-adds
+// pay for it, each on one thread (Eigen does not thread inside a parallel region).
+template <class T>
+void gemm_batched(cpu be, trans ta, trans tb, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
+                  std::size_t lda, std::size_t stride_a, const T* B, std::size_t ldb, std::size_t stride_b, T beta, T* C,
+                  std::size_t ldc, std::size_t stride_c, std::size_t batch) {
+  const double work = double(batch) * double(M) * double(N) * double(K);
+  const auto count = static_cast<std::ptrdiff_t>(batch);
+#pragma omp parallel for schedule(static) if (batch > 1 && work > double(1 << 16))
+  for (std::ptrdiff_t b = 0; b < count; ++b) {
+    const auto i = static_cast<std::size_t>(b);
+    gemm(be, ta, tb, M, N, K, alpha, A + i * stride_a, lda, B + i * stride_b, ldb, beta, C + i * stride_c, ldc);
+  }
+}
+
 }  // namespace cpdiff::ops

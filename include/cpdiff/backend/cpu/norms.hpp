@@ -41,21 +41,26 @@ inline int norm_threads() {
 }
 
 inline constexpr std::size_t norm_chunks = 16;
+// Rows shorter than this are summed in one chunk: 16 chunks of a LayerNorm's 64 values cost more in loop set-up
+// than in sums (the chunk count depends on n only, so results still do not depend on the thread count).
+inline constexpr std::size_t norm_chunked_from = 1024;
+inline std::size_t norm_chunk_count(std::size_t n) { return n >= norm_chunked_from ? norm_chunks : 1; }
 
 // For every row r of [rows, n]: totals = sum over chunks k (in order) of part(r, begin_k, end_k),
 // stats = finish(r, totals) once, then apply(r, begin, end, stats) over the whole row.
 // part returns a pair of partial sums; finish turns the totals into a pair of row statistics.
 template <class A, class Part, class Finish, class Apply>
 void rows_reduce_apply(std::size_t rows, std::size_t n, Part part, Finish finish, Apply apply) {
-  const auto chunk = [n](std::size_t k) { return k * n / norm_chunks; };
+  const std::size_t chunks = norm_chunk_count(n);
+  const auto chunk = [n, chunks](std::size_t k) { return k * n / chunks; };
   const auto nrows = static_cast<std::ptrdiff_t>(rows);
   const bool big = rows * n > static_cast<std::size_t>(parallel_grain);
-  if (rows >= static_cast<std::size_t>(norm_threads()) || !big) {
+  if (rows >= static_cast<std::size_t>(norm_threads()) || !big || chunks == 1) {
 #pragma omp parallel for schedule(static) if (big)
     for (std::ptrdiff_t ri = 0; ri < nrows; ++ri) {
       const auto r = static_cast<std::size_t>(ri);
       A s0 = 0, s1 = 0;
-      for (std::size_t k = 0; k < norm_chunks; ++k) {
+      for (std::size_t k = 0; k < chunks; ++k) {
         const auto p = part(r, chunk(k), chunk(k + 1));
         s0 += p.first, s1 += p.second;
       }

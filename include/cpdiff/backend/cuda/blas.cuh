@@ -12,7 +12,7 @@
 #include <map>
 #include <type_traits>
 
-#include "cpdiff/backend/cpu/blas.hpp"  // ops::trans
+#include "cpdiff/backend/ops.hpp"  // ops::trans
 #include "cpdiff/backend/cuda/check.cuh"
 #include "cpdiff/backend/matmul_precision.hpp"
 #include "cpdiff/backend/cuda/elementwise.cuh"
@@ -79,6 +79,22 @@ inline cublasStatus_t gemm_call(cublasHandle_t h, cublasOperation_t ta, cublasOp
                                 const double* beta, double* C, int ldc) {
   return cublasDgemm(h, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }
+// Batched: C_b for b < batch, X_b = X + b * stride_X (stride 0 shares one matrix), as gemm_call.
+inline cublasStatus_t gemm_batched_call(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                                        int k, const float* alpha, const float* A, int lda, long long sa,
+                                        const float* B, int ldb, long long sb, const float* beta, float* C, int ldc,
+                                        long long sc, int batch) {
+  if (current_matmul_precision() == matmul_precision::bf16)  // as gemm_call in blas.cuh
+    return cublasGemmStridedBatchedEx(h, ta, tb, m, n, k, alpha, A, CUDA_R_32F, lda, sa, B, CUDA_R_32F, ldb, sb, beta,
+                                      C, CUDA_R_32F, ldc, sc, batch, CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_GEMM_DEFAULT);
+  return cublasSgemmStridedBatched(h, ta, tb, m, n, k, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
+}
+inline cublasStatus_t gemm_batched_call(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                                        int k, const double* alpha, const double* A, int lda, long long sa,
+                                        const double* B, int ldb, long long sb, const double* beta, double* C, int ldc,
+                                        long long sc, int batch) {
+  return cublasDgemmStridedBatched(h, ta, tb, m, n, k, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
+}
 
 // C[r, c] = beta * C[r, c] (beta == 0 writes zeros, as BLAS does: NaNs in C do not survive).
 template <class T>
@@ -115,6 +131,23 @@ void gemm(const gpu& be, trans ta, trans tb, std::size_t M, std::size_t N, std::
                                            cuda_impl::to_cublas(ta), to_int(N, "N"), to_int(M, "M"), to_int(K, "K"),
                                            &alpha, B, to_int(ldb, "ldb"), A, to_int(lda, "lda"), &beta, C,
                                            to_int(ldc, "ldc")));
+}
+
+// The CPU's gemm_batched (cpu/blas.hpp) on cuBLAS: one strided-batched call.
+template <class T>
+void gemm_batched(const gpu& be, trans ta, trans tb, std::size_t M, std::size_t N, std::size_t K, T alpha,
+                  dcptr<T> A, std::size_t lda, std::size_t stride_a, dcptr<T> B, std::size_t ldb, std::size_t stride_b,
+                  T beta, device_ptr<T> C, std::size_t ldc, std::size_t stride_c, std::size_t batch) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                "cpdiff::ops::gemm_batched(cuda): T must be float or double (cuBLAS)");
+  if (M == 0 || N == 0 || batch == 0) return;
+  using cuda_impl::to_int;
+  // Column-major: C_b^T[N,M] = op(B_b)^T op(A_b)^T.
+  CPDIFF_CUBLAS_CHECK(cuda_impl::gemm_batched_call(
+      cuda_impl::cublas_handle(be), cuda_impl::to_cublas(tb), cuda_impl::to_cublas(ta), to_int(N, "N"), to_int(M, "M"),
+      to_int(K, "K"), &alpha, B.get(), to_int(ldb, "ldb"), static_cast<long long>(stride_b), A.get(),
+      to_int(lda, "lda"), static_cast<long long>(stride_a), &beta, C.get(), to_int(ldc, "ldc"),
+      static_cast<long long>(stride_c), to_int(batch, "batch")));
 }
 
 }  // namespace cpdiff::ops

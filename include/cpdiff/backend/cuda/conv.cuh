@@ -82,22 +82,7 @@ inline void check_workspace(std::size_t need, std::size_t have, const char* wher
 }
 
 // Row-major C_b = op(A_b) op(B_b) (overwritten) for b < batch, X_b = X + b*stride_X (stride 0 shares one
-// matrix): cuBLAS's column-major C^T = op(B)^T op(A)^T, as in blas.cuh.
-inline cublasStatus_t gemm_batched_call(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
-                                        int k, const float* alpha, const float* A, int lda, long long sa,
-                                        const float* B, int ldb, long long sb, const float* beta, float* C, int ldc,
-                                        long long sc, int batch) {
-  if (current_matmul_precision() == matmul_precision::bf16)  // as gemm_call in blas.cuh
-    return cublasGemmStridedBatchedEx(h, ta, tb, m, n, k, alpha, A, CUDA_R_32F, lda, sa, B, CUDA_R_32F, ldb, sb, beta,
-                                      C, CUDA_R_32F, ldc, sc, batch, CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_GEMM_DEFAULT);
-  return cublasSgemmStridedBatched(h, ta, tb, m, n, k, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
-}
-inline cublasStatus_t gemm_batched_call(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
-                                        int k, const double* alpha, const double* A, int lda, long long sa,
-                                        const double* B, int ldb, long long sb, const double* beta, double* C, int ldc,
-                                        long long sc, int batch) {
-  return cublasDgemmStridedBatched(h, ta, tb, m, n, k, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
-}
+// matrix), through cuda_impl::gemm_batched_call (blas.cuh).
 template <class T>
 void gemm_strided_batched(const gpu& be, trans ta, trans tb, std::size_t M, std::size_t N, std::size_t K, const T* A,
                           std::size_t lda, std::size_t sa, const T* B, std::size_t ldb, std::size_t sb, T* C,
@@ -107,7 +92,7 @@ void gemm_strided_batched(const gpu& be, trans ta, trans tb, std::size_t M, std:
   if (M == 0 || N == 0 || batch == 0) return;
   using cuda_impl::to_int;
   const T one = T(1), zero = T(0);
-  CPDIFF_CUBLAS_CHECK(gemm_batched_call(cuda_impl::cublas_handle(be), cuda_impl::to_cublas(tb), cuda_impl::to_cublas(ta),
+  CPDIFF_CUBLAS_CHECK(cuda_impl::gemm_batched_call(cuda_impl::cublas_handle(be), cuda_impl::to_cublas(tb), cuda_impl::to_cublas(ta),
                                         to_int(N, "N"), to_int(M, "M"), to_int(K, "K"), &one, B, to_int(ldb, "ldb"),
                                         static_cast<long long>(sb), A, to_int(lda, "lda"), static_cast<long long>(sa),
                                         &zero, C, to_int(ldc, "ldc"), static_cast<long long>(sc), to_int(batch, "batch")));
