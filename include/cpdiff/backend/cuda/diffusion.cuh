@@ -1,7 +1,7 @@
 #pragma once
 // CUDA kernels of the diffusion objective and samplers, one overload per kernel of
 // backend/cpu/diffusion.hpp. The step coefficient structs (ddpm_step_coefs, ddim_step_coefs) are the
-// CPU header's, passed by value into the kernels. Noise inside a step is philox_normal(seed, stream, i)
+// catalogue's (ops.hpp), passed by value into the kernels. Noise inside a step is philox_normal(seed, stream, i)
 // as on the CPU: the same z for element i on any backend (to the GPU's log / sin / cos, a few ulp).
 #include <cstddef>
 #include <cstdint>
@@ -9,7 +9,7 @@
 #include <thrust/iterator/counting_iterator.h>
 #include <thrust/transform_reduce.h>
 
-#include "cpdiff/backend/cpu/diffusion.hpp"  // ddpm_step_coefs, ddim_step_coefs
+#include "cpdiff/backend/ops.hpp"  // ddpm_step_coefs, ddim_step_coefs
 #include "cpdiff/backend/cuda/elementwise.cuh"
 #include "cpdiff/backend/cuda/policy.cuh"
 #include "cpdiff/core/rng.hpp"

@@ -9,7 +9,7 @@
 #include <thrust/find.h>
 #include <thrust/iterator/counting_iterator.h>
 
-#include "cpdiff/backend/cpu/embedding.hpp"  // embedding_index, index_violation
+#include "cpdiff/backend/ops.hpp"  // embedding_index, index_violation
 #include "cpdiff/backend/cuda/check.cuh"
 #include "cpdiff/backend/cuda/elementwise.cuh"
 #include "cpdiff/backend/cuda/policy.cuh"

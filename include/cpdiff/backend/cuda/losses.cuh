@@ -13,7 +13,7 @@
 #include <thrust/iterator/counting_iterator.h>
 #include <thrust/transform_reduce.h>
 
-#include "cpdiff/backend/cpu/losses.hpp"  // invalid_label
+#include "cpdiff/backend/ops.hpp"  // invalid_label
 #include "cpdiff/backend/cuda/check.cuh"
 #include "cpdiff/backend/cuda/elementwise.cuh"
 #include "cpdiff/backend/cuda/policy.cuh"
