@@ -23,12 +23,14 @@
 #include "cpdiff/io/json_read.hpp"
 #include "cpdiff/io/safetensors.hpp"
 #include "cpdiff/models/vit.hpp"
+#include "cpdiff/tensor/weights_file.hpp"
 
 namespace cpdiff::models {
 
 namespace vit_hf_detail {
-inline bool is_lora_entry(const std::string& name) {
-  return name.find(".lora_A.") != std::string::npos || name.find(".lora_B.") != std::string::npos;
+// The base's parameters: every entry but the attached LoRAs' lora_A / lora_B.
+inline bool is_base_entry(const std::string& name) {
+  return name.find(".lora_A.") == std::string::npos && name.find(".lora_B.") == std::string::npos;
 }
 }  // namespace vit_hf_detail
 
@@ -66,16 +68,9 @@ nlohmann::json hf_vit_config(const nlohmann::json& cpdiff_fields = nlohmann::jso
 template <class C, class T, class B>
 void save_hf_vit(const std::filesystem::path& folder, vit<C, T, B>& m,
                  const nlohmann::json& cpdiff_fields = nlohmann::json::object()) {
-  auto& ps = m.parameters();
   io::safetensors_writer w;
   w.set_metadata("format", "pt");
-  for (std::size_t i = 0; i < ps.count(); ++i) {
-    const auto& e = ps.entry(param_id{i});
-    if (vit_hf_detail::is_lora_entry(e.name)) continue;
-    const std::vector<T> host = to_host(ps.backend(), tensor_view<const T, memory_space_t<B>>(ps.value(param_id{i})));
-    const std::vector<float> f(host.begin(), host.end());
-    w.add(e.name, e.shape, f, io::st_dtype::F32);
-  }
+  weights_detail::add_entries(w, m.parameters(), vit_hf_detail::is_base_entry, io::st_dtype::F32);
   const std::string config = hf_vit_config<C>(cpdiff_fields).dump(2) + "\n";
   io::write_folder_atomic(
       folder,
@@ -114,28 +109,7 @@ bool load_hf_vit(const std::filesystem::path& folder, vit<C, T, B>& m, const nlo
                     (have.contains(it.key()) ? io::json_excerpt(have[it.key()]) : std::string("(missing)")) +
                     ", this run needs " + io::json_excerpt(it.value()));
   const fs::path file = folder / "model.safetensors";
-  const io::safetensors_file f = io::load_safetensors(file);
-  auto& ps = m.parameters();
-  std::size_t base_entries = 0;
-  for (std::size_t i = 0; i < ps.count(); ++i) {
-    const auto& e = ps.entry(param_id{i});
-    if (vit_hf_detail::is_lora_entry(e.name)) continue;
-    ++base_entries;
-    CPDIFF_CHECK(f.contains(e.name), io_error, where, "'", file.string(), "' has no tensor '", e.name, "'");
-    const auto& t = f.at(e.name);
-    const shape s = shape::from_range(t.shape.begin(), t.shape.end());
-    CPDIFF_CHECK(s == e.shape, shape_error, where, "'", file.string(), "': tensor '", e.name, "' has shape ", s,
-                 ", the model's is ", e.shape);
-  }
-  CPDIFF_CHECK(f.tensors().size() == base_entries, io_error, where, "'", file.string(), "' holds ",
-               f.tensors().size(), " tensors, the model's base ", base_entries);
-  for (std::size_t i = 0; i < ps.count(); ++i) {
-    const auto& e = ps.entry(param_id{i});
-    if (vit_hf_detail::is_lora_entry(e.name)) continue;
-    const std::vector<float> v = f.to_f32(e.name);
-    const std::vector<T> tv(v.begin(), v.end());
-    from_host(ps.backend(), std::span<const T>(tv), ps.value(param_id{i}));
-  }
+  weights_detail::load_entries(io::load_safetensors(file), file, m.parameters(), vit_hf_detail::is_base_entry, where);
   return true;
 }
 

@@ -104,4 +104,6 @@ class vit_embeddings {
   std::size_t n_ = 0;
 };
 
+static_assert(layer<vit_embeddings<1, 4, 2, 4>>, "the layer contract (nn/layer.hpp)");
+
 }  // namespace cpdiff::nn

@@ -40,6 +40,61 @@ std::string description_of(M& m) {
   else
     return "";
 }
+
+inline bool every_entry(const std::string&) { return true; }
+
+// The store's entries whose names `keep` accepts, as tensors of w in dtype `as`.
+template <class T, class B, class Keep>
+void add_entries(io::safetensors_writer& w, parameter_store<T, B>& ps, Keep&& keep, io::st_dtype as) {
+  for (std::size_t i = 0; i < ps.count(); ++i) {
+    const auto& e = ps.entry(param_id{i});
+    if (!keep(e.name)) continue;
+    const std::vector<T> host = to_host(ps.backend(), tensor_view<const T, memory_space_t<B>>(ps.value(param_id{i})));
+    w.add(e.name, e.shape, host, as);
+  }
+}
+
+// Copies f's tensors into the store's entries that `keep` accepts, after checking that f holds exactly those
+// names with the same shapes (io_error naming missing and unexpected tensors, shape_error naming one tensor):
+// nothing changes unless everything matches.
+template <class T, class B, class Keep>
+void load_entries(const io::safetensors_file& f, const std::filesystem::path& path, parameter_store<T, B>& ps,
+                  Keep&& keep, const char* where) {
+  std::set<std::string> expected, found;
+  for (const auto& e : ps.entries())
+    if (keep(e.name)) expected.insert(e.name);
+  for (const auto& t : f.tensors()) found.insert(t.name);
+  std::vector<std::string> missing, extra;
+  for (const auto& n : expected)
+    if (!found.count(n)) missing.push_back(n);
+  for (const auto& n : found)
+    if (!expected.count(n)) extra.push_back(n);
+  auto list = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (std::size_t i = 0; i < v.size() && i < 5; ++i) s += (i ? ", " : "") + v[i];
+    return v.size() > 5 ? s + ", ... (" + std::to_string(v.size()) + " in all)" : s;
+  };
+  CPDIFF_CHECK(missing.empty() && extra.empty(), io_error, where, "'", path.string(), "' does not match the model: ",
+               missing.empty() ? "" : "missing " + list(missing), missing.empty() || extra.empty() ? "" : "; ",
+               extra.empty() ? "" : "unexpected " + list(extra));
+  for (const auto& e : ps.entries()) {
+    if (!keep(e.name)) continue;
+    const auto& t = f.at(e.name);
+    const shape file_shape = shape::from_range(t.shape.begin(), t.shape.end());
+    CPDIFF_CHECK(file_shape == e.shape, shape_error, where, "'", path.string(), "': tensor '", e.name, "' has shape ",
+                 file_shape, ", the model's is ", e.shape);
+  }
+  for (std::size_t i = 0; i < ps.count(); ++i) {
+    const std::string& name = ps.entry(param_id{i}).name;
+    if (!keep(name)) continue;
+    std::vector<T> v;
+    if constexpr (std::is_same_v<T, float>)
+      v = f.to_f32(name);
+    else
+      v = f.to_f64(name);
+    from_host(ps.backend(), std::span<const T>(v), ps.value(param_id{i}));
+  }
+}
 }  // namespace weights_detail
 
 // Every entry of the store, with `config` (any text; a model's describe()) recorded as __metadata__ "config".
@@ -48,11 +103,7 @@ void save_weights(const std::filesystem::path& path, parameter_store<T, B>& ps, 
   io::safetensors_writer w;
   w.set_metadata("format", weights_format);
   w.set_metadata("config", config);
-  for (std::size_t i = 0; i < ps.count(); ++i) {
-    const auto& e = ps.entry(param_id{i});
-    const std::vector<T> host = to_host(ps.backend(), tensor_view<const T, memory_space_t<B>>(ps.value(param_id{i})));
-    w.add(e.name, e.shape, host, weights_detail::dtype_of<T>());
-  }
+  weights_detail::add_entries(w, ps, weights_detail::every_entry, weights_detail::dtype_of<T>());
   w.save(path);
 }
 
@@ -71,37 +122,7 @@ void load_weights(const std::filesystem::path& path, parameter_store<T, B>& ps, 
   CPDIFF_CHECK(file_config == config, io_error, where, "'", path.string(), "' holds the weights of the model ",
                file_config.empty() ? "(no configuration recorded)" : file_config, ", not of this one: ",
                config.empty() ? "(no configuration given)" : config);
-  std::set<std::string> expected, found;
-  for (const auto& e : ps.entries()) expected.insert(e.name);
-  for (const auto& t : f.tensors()) found.insert(t.name);
-  std::vector<std::string> missing, extra;
-  for (const auto& n : expected)
-    if (!found.count(n)) missing.push_back(n);
-  for (const auto& n : found)
-    if (!expected.count(n)) extra.push_back(n);
-  auto list = [](const std::vector<std::string>& v) {
-    std::string s;
-    for (std::size_t i = 0; i < v.size() && i < 5; ++i) s += (i ? ", " : "") + v[i];
-    return v.size() > 5 ? s + ", ... (" + std::to_string(v.size()) + " in all)" : s;
-  };
-  CPDIFF_CHECK(missing.empty() && extra.empty(), io_error, where, "'", path.string(), "' does not match the model: ",
-               missing.empty() ? "" : "missing " + list(missing), missing.empty() || extra.empty() ? "" : "; ",
-               extra.empty() ? "" : "unexpected " + list(extra));
-  for (const auto& e : ps.entries()) {
-    const auto& t = f.at(e.name);
-    const shape file_shape = shape::from_range(t.shape.begin(), t.shape.end());
-    CPDIFF_CHECK(file_shape == e.shape, shape_error, where, "'", path.string(), "': tensor '", e.name, "' has shape ",
-                 file_shape, ", the model's is ", e.shape);
-  }
-  for (std::size_t i = 0; i < ps.count(); ++i) {
-    const std::string& name = ps.entry(param_id{i}).name;
-    std::vector<T> v;
-    if constexpr (std::is_same_v<T, float>)
-      v = f.to_f32(name);
-    else
-      v = f.to_f64(name);
-    from_host(ps.backend(), std::span<const T>(v), ps.value(param_id{i}));
-  }
+  weights_detail::load_entries(f, path, ps, weights_detail::every_entry, where);
 }
 
 // A model: its parameters() and, when it has one, its describe().
