@@ -11,16 +11,18 @@
 #include <cmath>
 #include <ratio>
 
+#include "cpdiff/core/float_math.hpp"
 #include "cpdiff/core/host_device.hpp"
 
 namespace cpdiff::nn {
 
-// 1 / (1 + e^-x) without overflow: exp() only ever sees a non-positive argument.
+// 1 / (1 + e^-x) without overflow: exp() only ever sees a non-positive argument, e = e^-|x|,
+// sigmoid = 1 / (1 + e) for x >= 0 and e / (1 + e) below. Branch-free, so that loops over it vectorise.
 template <class T>
 CPDIFF_HD inline T stable_sigmoid(T x) {
-  if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
-  const T e = std::exp(x);
-  return e / (T(1) + e);
+  const T e = fmath::exp(x < T(0) ? x : -x);
+  const T s = T(1) / (T(1) + e);
+  return x >= T(0) ? s : e * s;
 }
 
 template <class Ratio>
@@ -58,7 +60,7 @@ struct elu_fn {
   template <class T>
   CPDIFF_HD static constexpr T alpha() { return T(Alpha::num) / T(Alpha::den); }
   template <class T>
-  CPDIFF_HD T value(T x) const { return x > T(0) ? x : alpha<T>() * std::expm1(x); }
+  CPDIFF_HD T value(T x) const { return x > T(0) ? x : alpha<T>() * fmath::expm1(x); }
   template <class T>
   // alpha e^x = y + alpha for x <= 0: from the output, no second exponential.
   CPDIFF_HD T derivative(T x, T y) const { return x > T(0) ? T(1) : y + alpha<T>(); }
@@ -77,19 +79,20 @@ struct silu_fn {
 };
 
 // Exact GELU: y = x Phi(x) = x/2 (1 + erf(x / sqrt 2)); f'(x) = Phi(x) + x phi(x).
+// Phi(x) is computed as erfc(-x / sqrt 2) / 2, the same function without 1 + erf's cancellation for x < 0.
 struct gelu_erf_fn {
   static constexpr const char* name = "gelu";
   template <class T>
-  CPDIFF_HD T value(T x) const {
+  CPDIFF_HD static T cdf(T x) {
     constexpr T inv_sqrt2 = T(0.70710678118654752440);
-    return T(0.5) * x * (T(1) + std::erf(x * inv_sqrt2));
+    return T(0.5) * fmath::erfc(-x * inv_sqrt2);
   }
   template <class T>
+  CPDIFF_HD T value(T x) const { return x * cdf(x); }
+  template <class T>
   CPDIFF_HD T derivative(T x, T) const {
-    constexpr T inv_sqrt2 = T(0.70710678118654752440), inv_sqrt_2pi = T(0.39894228040143267794);
-    const T cdf = T(0.5) * (T(1) + std::erf(x * inv_sqrt2));
-    const T pdf = inv_sqrt_2pi * std::exp(T(-0.5) * x * x);
-    return cdf + x * pdf;
+    constexpr T inv_sqrt_2pi = T(0.39894228040143267794);
+    return cdf(x) + x * inv_sqrt_2pi * fmath::exp(T(-0.5) * x * x);
   }
 };
 

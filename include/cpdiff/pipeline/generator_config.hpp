@@ -1,6 +1,7 @@
 #pragma once
-// generator_config: the run-time settings of a pipeline::lora_generator (its model sizes are compile-time, see
-// lora_generator.hpp), read from and written to JSON with the same names:
+// generator_autoencoder / generator_denoiser: the compile-time model sizes of a pipeline::lora_generator (the
+// example's measured configuration; lora_generator.hpp).
+// generator_config: its run-time settings, read from and written to JSON with the same names:
 //   {"normalise": "pooled", "text_dim": 32, "seed": 0,
 //    "autoencoder_steps": 2000, "autoencoder_lr": 1e-3, "input_noise": 0.001, "latent_noise": 0.1,
 //    "linear_skip": true, "diffusion_steps": 10000, "diffusion_lr": 1e-3, "ema": 0.999, "timesteps": 1000,
@@ -8,6 +9,7 @@
 // A file may give any subset; the rest keep these defaults (the example's measured configuration, README
 // "Quick start"). quick(): the same with 15% of the steps, for a fit of a few minutes. Unknown keys, wrong types
 // and values out of range are config_errors naming the source and the key.
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -18,6 +20,15 @@
 #include "cpdiff/core/error.hpp"
 
 namespace cpdiff::pipeline {
+
+// The parameter autoencoder (models::style_autoencoder's config) and the MLP denoiser (models::mlp_denoiser's).
+struct generator_autoencoder {
+  static constexpr std::array<std::size_t, 4> channels{8, 16, 16, 8};
+  static constexpr std::size_t kernel = 5, latent = 64;
+};
+struct generator_denoiser {
+  static constexpr std::size_t width = 256, depth = 3;
+};
 
 struct generator_config {
   std::string normalise = "pooled";  // z-score statistics: "pooled" over all conditions, or "per_condition"

@@ -50,14 +50,6 @@
 
 namespace cpdiff::pipeline {
 
-struct generator_autoencoder {
-  static constexpr std::array<std::size_t, 4> channels{8, 16, 16, 8};
-  static constexpr std::size_t kernel = 5, latent = 64;
-};
-struct generator_denoiser {
-  static constexpr std::size_t width = 256, depth = 3;
-};
-
 struct condition_record {
   std::string name;            // the text, or the vector file
   std::vector<float> feature;  // [D]
