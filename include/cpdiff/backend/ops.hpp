@@ -22,7 +22,8 @@
 //   copy_rows(B, P<const T> src, src_ld, P<T> dst, dst_ld, rows, cols)
 //   transpose_batched(B, batch, rows, cols, P<const T> x, P<T> y)      y[b, c, r] = x[b, r, c]
 //   transform(B, x, y, f) / (B, x, y, z, f) / (B, x, y, z, w, f): the last view is written, f a CPDIFF_HD functor
-//   fill_uniform(B, V<T> y, lo, hi, seed, stream)   fill_normal(B, V<T> y, mean, stddev, seed, stream)   (Philox)
+//   fill_uniform(B, V<T> y, lo, hi, seed, stream, offset = 0)   fill_normal(B, V<T> y, mean, stddev, seed, stream, offset = 0)
+//                                                     (Philox, counters offset + i)
 //   sum(B, V<const T>) -> double   sum_squares(B, V<const T>) -> double   all_finite(B, V<const T>) -> bool
 //   to_host(B, V<const T>) -> std::vector<T>   from_host(B, std::span<const T>, V<T>)
 // Broadcasts and concatenation

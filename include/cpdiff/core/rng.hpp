@@ -3,6 +3,7 @@
 // Element i of stream s under seed k is a pure function of (k, s, i): the same numbers on any
 // backend and any thread count, and no generator state to carry between kernels.
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <numbers>
 
@@ -58,10 +59,16 @@ CPDIFF_HD inline float philox_normal(std::uint64_t seed, std::uint64_t stream, s
 
 // A seed plus a stream counter: each draw takes a fresh stream, so successive draws are independent
 // and a whole run is reproducible from the seed alone. Save/restore `next_stream` to resume exactly.
+// `first_sample`: in data-parallel training (train/data_parallel.hpp) a process holds rows
+// [first_sample, first_sample + N) of the global batch; per-sample draws (training noise, timesteps)
+// start their Philox counter at sample_offset(elements per sample), so that each row gets the numbers
+// it would get in one process on the whole batch. 0 outside data-parallel training.
 struct rng {
   std::uint64_t seed = 0;
   std::uint64_t next_stream = 0;
+  std::uint64_t first_sample = 0;
   std::uint64_t take_stream() { return next_stream++; }
+  std::uint64_t sample_offset(std::size_t per_sample) const { return first_sample * per_sample; }
 };
 
 }  // namespace cpdiff

@@ -33,11 +33,14 @@ constexpr bool timestep_in_range(Index t, std::size_t T) {
   return static_cast<std::size_t>(t) < T;
 }
 
-// t_n = floor(u32_n * T / 2^32) from Philox stream `stream`: uniform on {0..T-1} (bias below T / 2^32).
+// t_n = floor(u32_k * T / 2^32), k = first + n, from Philox stream `stream`: uniform on {0..T-1} (bias below
+// T / 2^32). `first`: the index of t's first sample in the global batch (rng::first_sample).
 template <class Index>
-void draw_timesteps(std::span<Index> t, std::size_t T, std::uint64_t seed, std::uint64_t stream) {
+void draw_timesteps(std::span<Index> t, std::size_t T, std::uint64_t seed, std::uint64_t stream,
+                    std::uint64_t first = 0) {
   for (std::size_t n = 0; n < t.size(); ++n) {
-    const std::uint32_t u = philox4x32(seed, n >> 2, stream).v[n & 3];
+    const std::uint64_t k = first + n;
+    const std::uint32_t u = philox4x32(seed, k >> 2, stream).v[k & 3];
     t[n] = static_cast<Index>((static_cast<std::uint64_t>(u) * T) >> 32);
   }
 }
@@ -66,7 +69,7 @@ class ddpm_objective {
   prepared prepare(cview x0, rng& g) {
     check_x0(x0, "diffusion::ddpm_objective::prepare");
     t_host_.resize(x0.dim(0));
-    draw_timesteps<Index>(t_host_, sched_.num_timesteps(), g.seed, g.take_stream());
+    draw_timesteps<Index>(t_host_, sched_.num_timesteps(), g.seed, g.take_stream(), g.first_sample);
     return noise(x0, g);
   }
   // As above with given timesteps t [N] (each in [0, T)); draws only eps from g.
@@ -110,7 +113,7 @@ class ddpm_objective {
     const std::size_t N = x0.dim(0);
     eps_.resize(x0.shape());
     x_t_.resize(x0.shape());
-    fill_normal(be_, eps_.view(), T(0), T(1), g.seed, g.take_stream());
+    fill_normal(be_, eps_.view(), T(0), T(1), g.seed, g.take_stream(), g.sample_offset(x0.size() / N));
     a_host_.resize(N);
     b_host_.resize(N);
     for (std::size_t n = 0; n < N; ++n) {

@@ -74,7 +74,7 @@ class cfg_dropout {
     const std::uint64_t stream = g.take_stream();
     const float p = static_cast<float>(opt_.probability);
     for (std::size_t r = 0; r < n; ++r) {
-      if (!(philox_uniform(g.seed, stream, r) < p)) continue;
+      if (!(philox_uniform(g.seed, stream, g.first_sample + r) < p)) continue;  // per global sample
       mask_[r] = 1;
       set_null_row(y_.view()[r]);
     }

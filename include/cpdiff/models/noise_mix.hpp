@@ -1,6 +1,7 @@
 #pragma once
 // noise_mix: the convex noise augmentation of p-diff's autoencoder, y = (1 - f) x + f eps, eps ~ N(0, 1)
-// drawn from a fresh Philox stream of the caller's rng (reproducible from the seed). dy/dx = (1 - f).
+// drawn from a fresh Philox stream of the caller's rng (reproducible from the seed; per sample, so a data-parallel
+// shard draws its rows' numbers: rng::first_sample). dy/dx = (1 - f).
 #include "cpdiff/backend/ops.hpp"
 #include "cpdiff/core/host_device.hpp"
 #include "cpdiff/core/rng.hpp"
@@ -23,7 +24,7 @@ class noise_mix {
   // y [same as x] = (1 - f) x + f eps
   void forward(const B& be, cview x, view y, T f, rng& g) {
     eps_.resize(x.shape());
-    fill_normal(be, eps_.view(), T(0), T(1), g.seed, g.take_stream());
+    fill_normal(be, eps_.view(), T(0), T(1), g.seed, g.take_stream(), g.sample_offset(x.size() / x.dim(0)));
     transform(be, x, eps_.cview(), y, convex_mix_fn<T>{f});
   }
   // dx = (1 - f) dy

@@ -118,27 +118,28 @@ void transform(cpu, hcview<T> x, hcview<T> y, hcview<T> z, hview<T> w, F f) {
   for (std::ptrdiff_t i = 0; i < n; ++i) wp[i] = f(xp[i], yp[i], zp[i]);
 }
 
-// y[i] = lo + (hi - lo) * U(0,1) from Philox stream `stream` under `seed`, as one fused multiply-add
-// (std::fma): a written-out a + b * c is contracted or not depending on the compiler's flags (GCC fuses
-// it under -march with FMA), and the same seed must give the same bits with any flags and on the GPU.
+// y[i] = lo + (hi - lo) * U(0,1) from Philox stream `stream` under `seed` at counter offset + i, as one
+// fused multiply-add (std::fma): a written-out a + b * c is contracted or not depending on the compiler's
+// flags (GCC fuses it under -march with FMA), and the same seed must give the same bits with any flags and
+// on the GPU. `offset`: where in the stream y starts (a data-parallel shard's rows, rng::sample_offset).
 template <class T>
-void fill_uniform(cpu, hview<T> y, T lo, T hi, std::uint64_t seed, std::uint64_t stream) {
+void fill_uniform(cpu, hview<T> y, T lo, T hi, std::uint64_t seed, std::uint64_t stream, std::uint64_t offset = 0) {
   const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(y.size());
   T* yp = y.data();
   const T width = hi - lo;
 #pragma omp parallel for if (n > parallel_grain)
   for (std::ptrdiff_t i = 0; i < n; ++i)
-    yp[i] = std::fma(width, static_cast<T>(philox_uniform(seed, stream, static_cast<std::uint64_t>(i))), lo);
+    yp[i] = std::fma(width, static_cast<T>(philox_uniform(seed, stream, offset + static_cast<std::uint64_t>(i))), lo);
 }
 
 // y[i] = mean + stddev * N(0,1), fused like fill_uniform
 template <class T>
-void fill_normal(cpu, hview<T> y, T mean, T stddev, std::uint64_t seed, std::uint64_t stream) {
+void fill_normal(cpu, hview<T> y, T mean, T stddev, std::uint64_t seed, std::uint64_t stream, std::uint64_t offset = 0) {
   const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(y.size());
   T* yp = y.data();
 #pragma omp parallel for if (n > parallel_grain)
   for (std::ptrdiff_t i = 0; i < n; ++i)
-    yp[i] = std::fma(stddev, static_cast<T>(philox_normal(seed, stream, static_cast<std::uint64_t>(i))), mean);
+    yp[i] = std::fma(stddev, static_cast<T>(philox_normal(seed, stream, offset + static_cast<std::uint64_t>(i))), mean);
 }
 
 template <class T>

@@ -143,18 +143,18 @@ template <class T>
 struct fill_uniform_op {
   T* y;
   T lo, width;
-  std::uint64_t seed, stream;
+  std::uint64_t seed, stream, offset;
   __device__ void operator()(std::size_t i) const {
-    y[i] = fma_rn(width, static_cast<T>(philox_uniform(seed, stream, i)), lo);  // as the CPU: one fma
+    y[i] = fma_rn(width, static_cast<T>(philox_uniform(seed, stream, offset + i)), lo);  // as the CPU: one fma
   }
 };
 template <class T>
 struct fill_normal_op {
   T* y;
   T mean, stddev;
-  std::uint64_t seed, stream;
+  std::uint64_t seed, stream, offset;
   __device__ void operator()(std::size_t i) const {
-    y[i] = fma_rn(stddev, static_cast<T>(philox_normal(seed, stream, i)), mean);
+    y[i] = fma_rn(stddev, static_cast<T>(philox_normal(seed, stream, offset + i)), mean);
   }
 };
 
@@ -273,16 +273,18 @@ void transform(const gpu& be, dcview<T> x, dcview<T> y, dcview<T> z, dview<T> w,
   cuda_impl::launch_n(be, w.size(), cuda_impl::map3_op<T, F>{x.data().get(), y.data().get(), z.data().get(), w.data().get(), f});
 }
 
-// y[i] = lo + (hi - lo) * U(0,1): bit-equal to the CPU fill for the same (seed, stream).
+// y[i] = lo + (hi - lo) * U(0,1) at counter offset + i: bit-equal to the CPU fill for the same (seed, stream).
 template <class T>
-void fill_uniform(const gpu& be, dview<T> y, T lo, T hi, std::uint64_t seed, std::uint64_t stream) {
-  cuda_impl::launch_n(be, y.size(), cuda_impl::fill_uniform_op<T>{y.data().get(), lo, hi - lo, seed, stream});
+void fill_uniform(const gpu& be, dview<T> y, T lo, T hi, std::uint64_t seed, std::uint64_t stream,
+                  std::uint64_t offset = 0) {
+  cuda_impl::launch_n(be, y.size(), cuda_impl::fill_uniform_op<T>{y.data().get(), lo, hi - lo, seed, stream, offset});
 }
 
 // y[i] = mean + stddev * N(0,1): equal to the CPU fill up to the GPU's log / sin / cos (a few ulp).
 template <class T>
-void fill_normal(const gpu& be, dview<T> y, T mean, T stddev, std::uint64_t seed, std::uint64_t stream) {
-  cuda_impl::launch_n(be, y.size(), cuda_impl::fill_normal_op<T>{y.data().get(), mean, stddev, seed, stream});
+void fill_normal(const gpu& be, dview<T> y, T mean, T stddev, std::uint64_t seed, std::uint64_t stream,
+                 std::uint64_t offset = 0) {
+  cuda_impl::launch_n(be, y.size(), cuda_impl::fill_normal_op<T>{y.data().get(), mean, stddev, seed, stream, offset});
 }
 
 template <class T>
