@@ -3,6 +3,7 @@
 set -euo pipefail
 pkgs=(cmake ninja-build g++ libeigen3-dev xtensor-dev xtl-dev libxsimd-dev catch2 nlohmann-json3-dev
       zlib1g-dev libbenchmark-dev dataset-fashion-mnist)
+pkgs+=("$@")  # extra packages a caller needs (tests/run.sh: OpenMPI for the data-parallel tests)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

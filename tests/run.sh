@@ -3,10 +3,10 @@
 # library into a prefix and build an outside project against it (find_package(cpdiff)).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-bash "$root/cmake/install_deps.sh"
+bash "$root/cmake/install_deps.sh" libopenmpi-dev openmpi-bin
 build=${CPDIFF_BUILD_DIR:-$root/build}
 jobs=${CPDIFF_JOBS:-$(nproc)}
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCPDIFF_MPI=ON
 # The programs the tests need and the CPU benchmarks; `cmake --build "$build"` builds the CUDA example and GPU
 # benchmark too.
 cmake --build "$build" -j "$jobs" --target cpdiff_test_build

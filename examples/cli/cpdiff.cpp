@@ -4,6 +4,9 @@
 //   cpdiff generate --model MODEL --text T --count N --out DIR   N adapters for a condition, as PEFT folders
 // Errors name the folder, the file and the key, field or manifest line; the exit status is 0 on success, 1 on
 // bad input, 2 on bad usage.
+// Built with MPI (CMake found it: CPDIFF_CLI_MPI), `mpirun -np K cpdiff fit ...` trains data-parallel: the K ranks
+// share every batch (train/data_parallel.hpp), rank 0 prints and writes the model.
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 #include <string>
@@ -13,6 +16,9 @@
 #include "fit_command.hpp"
 #include "generate_command.hpp"
 #include "inspect_command.hpp"
+#if defined(CPDIFF_CLI_MPI)
+#include "cpdiff/train/mpi_communicator.hpp"
+#endif
 
 namespace {
 
@@ -31,6 +37,27 @@ constexpr const char* usage_text =
     "\n"
     "cpdiff <command> --help: that command's usage.\n";
 
+int run_command(const std::vector<std::string>& args, cpdiff::train::communicator* comm) {
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  try {
+    if (args[0] == "inspect") return cli::inspect(rest);
+    if (args[0] == "fit") return cli::fit(rest, comm);
+    if (args[0] == "generate") return cli::generate(rest);
+  } catch (const std::exception& e) {
+    std::cerr << "cpdiff " << args[0];
+    if (comm) std::cerr << " (rank " << comm->rank() << " of " << comm->size() << ")";
+    std::cerr << ": " << e.what() << "\n";
+    return 1;
+  }
+  std::cerr << "cpdiff: unknown command '" << args[0] << "'\n\n" << usage_text;
+  return 2;
+}
+
+// Started by mpirun / mpiexec (OpenMPI sets OMPI_COMM_WORLD_SIZE; PMI and PMIx launchers their own).
+bool under_mpirun() {
+  return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE") || std::getenv("PMIX_RANK");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -39,15 +66,15 @@ int main(int argc, char** argv) {
     (args.empty() ? std::cerr : std::cout) << usage_text;
     return args.empty() ? 2 : 0;
   }
-  const std::vector<std::string> rest(args.begin() + 1, args.end());
-  try {
-    if (args[0] == "inspect") return cli::inspect(rest);
-    if (args[0] == "fit") return cli::fit(rest);
-    if (args[0] == "generate") return cli::generate(rest);
-  } catch (const std::exception& e) {
-    std::cerr << "cpdiff " << args[0] << ": " << e.what() << "\n";
-    return 1;
-  }
-  std::cerr << "cpdiff: unknown command '" << args[0] << "'\n\n" << usage_text;
-  return 2;
+#if defined(CPDIFF_CLI_MPI)
+  // a failing rank ends every rank (mpi_session::run), with this command's exit status
+  if (args[0] == "fit" && under_mpirun())
+    return cpdiff::train::mpi_session::run(argc, argv, [&](cpdiff::train::mpi_communicator& comm) {
+      return run_command(args, &comm);
+    });
+#else
+  if (args[0] == "fit" && under_mpirun())
+    std::cerr << "cpdiff fit: started by mpirun, but this cpdiff was built without MPI: each rank fits alone\n";
+#endif
+  return run_command(args, nullptr);
 }

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -31,7 +32,8 @@ constexpr const char* fit_usage =
     "  --resume         continue an interrupted fit from its checkpoints in MODEL.work/\n"
     "  --print-config   print the settings the fit would use, and exit\n"
     "\n"
-    "Progress lines show the step, the loss, steps/s and the time left. Exit status: 0 done, 1 bad input, 2 usage.\n";
+    "Progress lines show the step, the loss, steps/s and the time left. Exit status: 0 done, 1 bad input, 2 usage.\n"
+    "Under mpirun (a build with MPI) the ranks share every batch; rank 0 prints and writes MODEL.\n";
 
 inline cpdiff::pipeline::generator_config fit_settings(const args& a) {
   using cpdiff::pipeline::generator_config;
@@ -46,7 +48,8 @@ inline cpdiff::pipeline::generator_config fit_settings(const args& a) {
   return c;
 }
 
-inline int fit(const std::vector<std::string>& words) {
+// comm: the ranks of an mpirun job (cpdiff.cpp), or nullptr for one process.
+inline int fit(const std::vector<std::string>& words, cpdiff::train::communicator* comm = nullptr) {
   namespace pl = cpdiff::pipeline;
   args a(words, {"--manifest", "--out", "--config"}, {"--quick", "--resume", "--print-config"});
   if (a.help()) {
@@ -65,17 +68,25 @@ inline int fit(const std::vector<std::string>& words) {
     return 0;
   }
   const std::filesystem::path out = a.value("--out"), work = out.string() + ".work";
-  std::cout << "reading the adapters of " << a.value("--manifest") << "\n";
-  const pl::peft_dataset ds = pl::load_peft_dataset(a.value("--manifest"), {.text_dim = config.text_dim, .log = &std::cout});
-  std::cout << ds.adapters << " adapters, " << ds.collection.condition_count() << " conditions (" << to_string(ds.kind)
+  const bool root = comm == nullptr || comm->is_root();
+  std::ostringstream silent;
+  std::ostream& say = root ? std::cout : silent;  // the other ranks read and train, and print nothing
+  say << "reading the adapters of " << a.value("--manifest") << "\n";
+  if (comm) say << "data parallel: " << comm->size() << " ranks (" << comm->name() << ")\n";
+  const pl::peft_dataset ds = pl::load_peft_dataset(a.value("--manifest"), {.text_dim = config.text_dim, .log = &say});
+  say << ds.adapters << " adapters, " << ds.collection.condition_count() << " conditions (" << to_string(ds.kind)
             << "), n = " << ds.collection.dim() << " parameters each, dtype " << cpdiff::io::st_dtype_name(ds.dtype)
             << "\n";
   if (a.has("--resume") && !std::filesystem::exists(work))
-    std::cout << "nothing to resume in " << work.string() << ": starting afresh\n";
-  auto gen = pl::lora_generator<>::fit(ds, config, {.log = &std::cout, .work_dir = work, .resume = a.has("--resume")});
-  gen.save(out);
-  std::filesystem::remove_all(work);
-  std::cout << "wrote " << out.string() << " (" << gen.summary().seconds << " s)\n";
+    say << "nothing to resume in " << work.string() << ": starting afresh\n";
+  auto gen = pl::lora_generator<>::fit(ds, config, {.log = root ? &std::cout : nullptr, .work_dir = work,
+                                                    .resume = a.has("--resume"), .comm = comm});
+  if (root) {
+    gen.save(out);
+    std::filesystem::remove_all(work);
+  }
+  if (comm) comm->barrier();  // MODEL is in place when any rank returns
+  say << "wrote " << out.string() << " (" << gen.summary().seconds << " s)\n";
   return 0;
 }
 

@@ -14,22 +14,7 @@
 using namespace cpdiff;
 using testing::tiny_unet;
 
-namespace {
-// 24 latents [2, 3] of 3 classes; class k's condition is table row k (one-hot, D = 4).
-struct tiny_problem {
-  tensor<float, cpu> z = testing::class_latents(24, 2, 3, 3, 5);
-  tensor<float, cpu> table{{3, 4}};
-  std::vector<std::int64_t> ids = std::vector<std::int64_t>(24);
-  tiny_problem() {
-    for (std::size_t k = 0; k < 3; ++k)
-      for (std::size_t j = 0; j < 4; ++j) table.data()[k * 4 + j] = j == k ? 1.f : 0.f;
-    for (std::size_t i = 0; i < 24; ++i) ids[i] = static_cast<std::int64_t>(i % 3);
-  }
-  train::condition_set<float> conditions() const {
-    return train::condition_set<float>::by_id(std::span<const std::int64_t>(ids), table.cview());
-  }
-};
-}  // namespace
+using testing::tiny_problem;
 
 TEST_CASE("diffusion_trainer: the denoising loss falls on a tiny conditional problem", "[train][diffusion]") {
   tiny_problem p;

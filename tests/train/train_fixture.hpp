@@ -16,6 +16,7 @@
 #include "cpdiff/nn/linear.hpp"
 #include "cpdiff/tensor/parameter_store.hpp"
 #include "cpdiff/tensor/tensor.hpp"
+#include "cpdiff/train/conditioning.hpp"
 
 namespace cpdiff::testing {
 
@@ -63,6 +64,21 @@ inline tensor<float, cpu> class_latents(std::size_t m, std::size_t c, std::size_
                                 0.02f * philox_normal(seed, 8, i * c * l + k);
   return z;
 }
+
+// 24 latents [2, 3] of 3 classes; class k's condition is table row k (one-hot, D = 4).
+struct tiny_problem {
+  tensor<float, cpu> z = class_latents(24, 2, 3, 3, 5);
+  tensor<float, cpu> table{{3, 4}};
+  std::vector<std::int64_t> ids = std::vector<std::int64_t>(24);
+  tiny_problem() {
+    for (std::size_t k = 0; k < 3; ++k)
+      for (std::size_t j = 0; j < 4; ++j) table.data()[k * 4 + j] = j == k ? 1.f : 0.f;
+    for (std::size_t i = 0; i < 24; ++i) ids[i] = static_cast<std::int64_t>(i % 3);
+  }
+  train::condition_set<float> conditions() const {
+    return train::condition_set<float>::by_id(std::span<const std::int64_t>(ids), table.cview());
+  }
+};
 
 // A jointly trained condition encoder: one linear layer D_in -> D with its own store.
 template <std::size_t In, std::size_t Out>

@@ -61,6 +61,9 @@ struct fit_options {
   std::ostream* log = nullptr;     // progress (nullptr: silent)
   std::filesystem::path work_dir;  // trainer checkpoints autoencoder.ckpt / diffusion.ckpt (empty: none)
   bool resume = false;             // continue from the work folder's checkpoints
+  // data parallel (train/data_parallel.hpp): both stages' batches shared by the ranks of this communicator
+  // (every rank calls fit with the same data; rank 0 logs and writes the checkpoints; nullptr: one process)
+  train::communicator* comm = nullptr;
 };
 
 struct fit_summary {
@@ -203,6 +206,7 @@ class lora_generator {
       t.ema_decay = ema;
       t.ema_warmup = true;
     }
+    t.comm = o.comm;
     return t;
   }
   // Sets the periodic checkpoints of `t` (when a work folder is given) and says where the stage's file is.

@@ -11,6 +11,7 @@
 // A step: a batch of rows (a new shuffle each epoch), recon = ae.forward_train(x, g) (the model adds its
 // input / latent noise from the trainer's rng), loss = MSE(recon, x) against the clean rows,
 // ae.backward_train(dloss), then training_loop's guards, clipping, AdamW and EMA (none by default).
+// With options().comm, each rank of a data-parallel job takes its rows of each batch (training_loop).
 #include <concepts>
 #include <cstddef>
 #include <filesystem>
@@ -51,6 +52,7 @@ class autoencoder_trainer {
         data_(data.data(), data.data() + data.size()), mse_(ae.parameters().backend()),
         loop_(where, "autoencoder", ae.parameters(), nullptr, "", o, rows_, /*default_ema_decay=*/0) {
     if constexpr (requires { ae.describe(); }) loop_.set_model_description(ae.describe());
+    if (loop_.parallel()) loop_.set_data_fingerprint(fingerprint(data_.data(), data_.size() * sizeof(T)));
   }
 
   // n more steps; returns their mean loss. Throws numeric_error naming the step on a NaN / Inf loss or
@@ -119,7 +121,7 @@ class autoencoder_trainer {
     const auto x = load(loop_.next_batch());  // [N, n]
     loop_.zero_grad();
     const auto recon = ae_->forward_train(x, loop_.noise());  // [N, n]
-    const double loss = mse_.forward(recon, x);
+    const double loss = loop_.global_loss(mse_.forward(recon, x));  // over all ranks' rows
     loop_.check_loss(loss);
     ae_->backward_train(mse_.backward());  // d recon = 2 (recon - x) / numel
     loop_.finish_step(loss);

@@ -16,6 +16,7 @@
 //   d c = net.backward(d eps_hat);  enc.backward(d c)
 // then training_loop's guards, clipping, AdamW (the encoder's own AdamW when it has parameters()) and
 // the EMA of the denoiser (p-diff's decay 0.9999 unless options say otherwise; the encoder has none).
+// With options().comm, each rank of a data-parallel job takes its rows of each batch (training_loop).
 // A jointly trained encoder's parameters and optimiser state go into checkpoints as "cond_encoder/...".
 #include <concepts>
 #include <cstddef>
@@ -123,7 +124,13 @@ class diffusion_trainer {
         latents_(latents.data(), latents.data() + latents.size()), conds_(std::move(conditions)),
         obj_(std::move(schedule), net.parameters().backend()),
         loop_(where, "diffusion", net.parameters(), encoder_store(*enc_), "cond_encoder", o, latents.dim(0),
-              pdiff_ema_decay) {}
+              pdiff_ema_decay) {
+    if (loop_.parallel()) {
+      const std::span<const T> table = conds_.table();
+      loop_.set_data_fingerprint(fingerprint(table.data(), table.size_bytes(),
+                                             fingerprint(latents_.data(), latents_.size() * sizeof(T))));
+    }
+  }
 
   static parameter_store<T, B>* encoder_store(CondEncoder& e) {
     if constexpr (joint_encoder) return &e.parameters();
@@ -161,11 +168,12 @@ class diffusion_trainer {
     const auto prep = obj_.prepare(z0_.cview(), loop_.noise());             // x_t [N, C, L], t [N]
     const cview eps_hat = net_->forward(prep.x_t, prep.t, c);              // [N, C, L]
     const auto lg = obj_.loss_and_grad(eps_hat);                           // mean (eps_hat - eps)^2
-    loop_.check_loss(lg.loss);
+    const double loss = loop_.global_loss(lg.loss);                         // over all ranks' rows
+    loop_.check_loss(loss);
     const cview dc = net_->backward(lg.d_eps_hat);  // d c [N, D]
     enc_->backward(dc);
-    loop_.finish_step(lg.loss);
-    return lg.loss;
+    loop_.finish_step(loss);
+    return loss;
   }
 
   static shape prepend(std::size_t n, const shape& s) {

@@ -42,6 +42,7 @@ class progress_meter {
     window_steps_ = 0;
   }
   void set_total(std::size_t total) { total_ = total; }
+  std::ostream* stream() const { return out_; }  // nullptr when silent
 
   // After each completed step; prints a line when `step` is a multiple of the interval.
   void record(std::size_t step, double loss, double lr) {

@@ -11,6 +11,7 @@
 #include "cpdiff/core/error.hpp"
 #include "cpdiff/optim/adamw.hpp"
 #include "cpdiff/optim/lr_schedule.hpp"
+#include "cpdiff/train/communicator.hpp"
 
 namespace cpdiff::train {
 
@@ -53,6 +54,9 @@ struct train_options {
   // checkpoints
   std::size_t checkpoint_every = 0;  // > 0: save_checkpoint(checkpoint_path) after every such step
   std::filesystem::path checkpoint_path{};
+  // data parallelism (train/data_parallel.hpp): the ranks of one job share each batch; nullptr: one process.
+  // Only rank 0 logs and writes checkpoints.
+  communicator* comm = nullptr;
 };
 
 inline void validate(const train_options& o, const char* where) {

@@ -9,6 +9,10 @@
 // The loop owns the optimiser(s), the EMA, the LR state, the batch sampler, the noise rng, the step
 // count and the loss history: everything a checkpoint holds besides the model parameters, which it
 // reads and writes through the stores. `kind` names the trainer in the checkpoint's metadata.
+// Data parallel (options().comm with more than one rank, train/data_parallel.hpp): next_batch() returns this
+// rank's rows of the global batch, global_loss() turns the rank's mean loss into the batch's, finish_step()
+// all-reduces the gradients first; only rank 0 logs and writes checkpoints. The first batch checks that all
+// ranks agree on the run (options, model, data, initial parameters) and throws config_error on each if not.
 // `model` is the store the EMA follows; `extra` (may be null) is a jointly trained store (a condition
 // encoder) with its own AdamW of the same configuration; clipping uses the norm over both.
 #include <cmath>
@@ -31,6 +35,7 @@
 #include "cpdiff/optim/lr_schedule.hpp"
 #include "cpdiff/train/batching.hpp"
 #include "cpdiff/train/checkpoint.hpp"
+#include "cpdiff/train/data_parallel.hpp"
 #include "cpdiff/train/numeric_guard.hpp"
 #include "cpdiff/train/progress.hpp"
 #include "cpdiff/train/train_options.hpp"
@@ -47,8 +52,9 @@ class training_loop {
       : who_(who), kind_(std::move(kind)), o_(o), model_(&model), extra_(extra), extra_name_(std::move(extra_name)),
         opt_(model, o.adamw),
         batches_(dataset_size, o.batch_size, o.seed, o.drop_last), g_{o.seed, 0},
-        progress_(o.log, o.log_every, 0) {
+        progress_(o.comm && !o.comm->is_root() ? nullptr : o.log, o.log_every, 0) {
     validate(o_, who);
+    if (parallel()) check_shardable();
     if (extra_) extra_opt_ = std::make_unique<optim::adamw<T, B>>(*extra_, o.adamw);
     const double decay = o.ema_decay.value_or(default_ema_decay);
     if (decay > 0) ema_ = std::make_unique<optim::ema<T, B>>(model, decay, o.ema_warmup);
@@ -60,8 +66,24 @@ class training_loop {
     progress_.set_total(total_steps());
   }
 
-  // The step.
-  std::span<const std::size_t> next_batch() { return batches_.next(); }
+  // The step: this process's rows of the next batch (all of them in one process).
+  std::span<const std::size_t> next_batch() {
+    if (parallel() && !synchronised_) synchronise();  // before any state moves: a refused run stays as it was
+    const std::span<const std::size_t> batch = batches_.next();
+    if (!parallel()) return batch;
+    const shard s = shard_of(batch.size(), o_.comm->rank(), o_.comm->size());
+    g_.first_sample = s.begin;
+    shard_weight_ = static_cast<double>(s.rows()) / static_cast<double>(batch.size());
+    return batch.subspan(s.begin, s.rows());
+  }
+  // The mean loss over the whole batch from this rank's mean over its rows (the same value on every rank,
+  // so that a NaN stops every rank at check_loss). One process: `local` itself.
+  double global_loss(double local) {
+    if (!parallel()) return local;
+    double v = local * shard_weight_;
+    o_.comm->sum(std::span<double>(&v, 1));
+    return v;
+  }
   rng& noise() { return g_; }
   void zero_grad() {
     opt_.zero_grad();
@@ -71,6 +93,10 @@ class training_loop {
 
   void finish_step(double loss) {
     const std::size_t k = step_ + 1;
+    if (parallel()) {
+      all_reduce_gradients(*o_.comm, *model_, shard_weight_);
+      if (extra_) all_reduce_gradients(*o_.comm, *extra_, shard_weight_);
+    }
     check_grads_finite(who_, *model_, k, loss, "model");
     if (extra_) check_grads_finite(who_, *extra_, k, loss, extra_name_.c_str());
     if (o_.clip_grad_norm > 0) clip();
@@ -82,10 +108,11 @@ class training_loop {
       extra_opt_->step();
     }
     if (ema_) ema_->update();
+    if (parallel()) after_parallel_step(k);
     const matmul_precision before = step_precision();
     step_ = k;
-    if (o_.log && before != step_precision())
-      *o_.log << "step " << k << ": matrix products " << to_string(before) << " -> " << to_string(step_precision())
+    if (std::ostream* out = progress_.stream(); out && before != step_precision())
+      *out << "step " << k << ": matrix products " << to_string(before) << " -> " << to_string(step_precision())
               << " (bf16_fraction " << o_.bf16_fraction << ")\n";
     epoch_loss_sum_ += loss;
     ++epoch_loss_count_;
@@ -131,16 +158,22 @@ class training_loop {
 
   // The model's describe() (configuration and sizes), recorded in checkpoints and checked on resume.
   void set_model_description(std::string d) { model_description_ = std::move(d); }
+  // A fingerprint of the trainer's data (data_parallel.hpp's fingerprint()): ranks must agree on it.
+  void set_data_fingerprint(std::uint64_t f) { data_fingerprint_ = f; }
+  bool parallel() const { return o_.comm != nullptr && o_.comm->size() > 1; }
 
   // Checkpoints.
-  // One safetensors file, written atomically.
+  // One safetensors file, written atomically (by rank 0 only; every rank returns once it is in place).
   void save(const std::filesystem::path& path) {
-    checkpoint_writer w;
-    w.set_metadata("format", checkpoint_format);
-    w.set_metadata("trainer", kind_);
-    if (!model_description_.empty()) w.set_metadata("model", model_description_);
-    write(w);
-    w.save(path);
+    if (!parallel() || o_.comm->is_root()) {
+      checkpoint_writer w;
+      w.set_metadata("format", checkpoint_format);
+      w.set_metadata("trainer", kind_);
+      if (!model_description_.empty()) w.set_metadata("model", model_description_);
+      write(w);
+      w.save(path);
+    }
+    if (parallel()) o_.comm->barrier();
   }
   // Everything is checked before anything changes: a rejected file leaves the trainer as it was.
   void resume(const std::filesystem::path& path) {
@@ -307,6 +340,45 @@ class training_loop {
     }
   }
 
+  // Every batch must give each rank at least one row.
+  void check_shardable() const {
+    const std::size_t k = o_.comm->size(), m = batches_.dataset_size(), b = batches_.batch_size();
+    CPDIFF_CHECK(b >= k, config_error, who_, "batch of ", b, " rows (dataset ", m, ") for ", k,
+                 " ranks: each rank needs at least one row; use a batch of at least ", k);
+    const std::size_t last = m % b;
+    CPDIFF_CHECK(o_.drop_last || last == 0 || last >= k, config_error, who_, "each epoch's last batch has ", last,
+                 " rows (", m, " samples, batch ", b, "), fewer than the ", k,
+                 " ranks: set drop_last or a batch size that leaves at least ", k);
+  }
+  // First batch of a data-parallel run: the ranks must agree on everything that defines the run.
+  void synchronise() {
+    communicator& c = *o_.comm;
+    const auto num = [](auto v) { return static_cast<std::uint64_t>(v); };
+    expect_same_on_all_ranks(c, who_, "the trainer and model (" + kind_ + ")",
+                             fingerprint(model_description_, fingerprint(kind_)));
+    expect_same_on_all_ranks(c, who_, "the dataset size", num(batches_.dataset_size()));
+    expect_same_on_all_ranks(c, who_, "the data", data_fingerprint_);
+    expect_same_on_all_ranks(c, who_, "the batch size", num(batches_.batch_size()));
+    expect_same_on_all_ranks(c, who_, "the seed", num(o_.seed));
+    expect_same_on_all_ranks(c, who_, "the total steps", num(total_steps()));
+    expect_same_on_all_ranks(c, who_, "the step reached (a resumed checkpoint)", num(step_));
+    expect_same_on_all_ranks(c, who_, "the parameter count", num(model_->size() + (extra_ ? extra_->size() : 0)));
+    expect_same_on_all_ranks(c, who_, "the parameter values", params_fingerprint());
+    synchronised_ = true;
+  }
+  std::uint64_t params_fingerprint() const {
+    const std::uint64_t a = values_fingerprint(*model_);
+    return extra_ ? fingerprint(&a, sizeof a, values_fingerprint(*extra_)) : a;
+  }
+  void after_parallel_step([[maybe_unused]] std::size_t k) {
+    average_buffers(*o_.comm, *model_);
+    if (extra_) average_buffers(*o_.comm, *extra_);
+#ifndef NDEBUG
+    // Debug builds: every rank holds the same parameters after every step.
+    expect_same_on_all_ranks(*o_.comm, who_, "the parameters after step " + std::to_string(k), params_fingerprint());
+#endif
+  }
+
   // Global L2 norm over the model's and the extra store's trainable gradients (torch's clip_grad_norm_).
   void clip() {
     const T max_norm = static_cast<T>(o_.clip_grad_norm);
@@ -355,6 +427,9 @@ class training_loop {
   progress_meter progress_;
   loss_history history_;
   std::size_t step_ = 0;
+  bool synchronised_ = false;
+  double shard_weight_ = 1;  // this rank's rows / the batch's rows
+  std::uint64_t data_fingerprint_ = 0;
   double epoch_loss_sum_ = 0;
   std::size_t epoch_loss_count_ = 0;
 };
