@@ -26,7 +26,9 @@ if [[ -n "${CPDIFF_GPU_KIT:-}" ]]; then
   tests_dir=$kit bench_dir=$kit example_dir=$kit
   # The kit's own libraries first, then the CUDA toolkit's cuBLAS (system install or PyTorch's wheel).
   cublas_dir=$(python3 -c 'import nvidia.cublas as m; print(list(m.__path__)[0] + "/lib")' 2>/dev/null || true)
-  export LD_LIBRARY_PATH="$kit/lib:/usr/local/cuda/lib64:/usr/local/cuda/lib:${cublas_dir}:${LD_LIBRARY_PATH:-}"
+  # NCCL (cpdiff_test_cuda's test_cuda_nccl.cu) likewise: the toolkit's, or PyTorch's wheel's (218 MB: not in the kit)
+  nccl_dir=$(python3 -c 'import nvidia.nccl as m; print(list(m.__path__)[0] + "/lib")' 2>/dev/null || true)
+  export LD_LIBRARY_PATH="$kit/lib:/usr/local/cuda/lib64:/usr/local/cuda/lib:${cublas_dir}:${nccl_dir}:${LD_LIBRARY_PATH:-}"
   for b in "$kit"/cpdiff_*; do
     if ldd "$b" | grep -q "not found"; then echo "missing libraries for $b:"; ldd "$b" | grep "not found"; exit 1; fi
   done

@@ -4,7 +4,7 @@
 # folder that a GPU machine without Eigen, Catch2 or Google Benchmark can run with
 #   CPDIFF_GPU_KIT=<kit> bash benchmarks/gpu_check.sh
 # The host code is compiled for x86-64-v3 (AVX2/FMA), not -march=native, so it runs on another CPU.
-# The kit carries libcudart, libbenchmark and libgomp; cuBLAS (hundreds of MB) comes from the GPU machine;
+# The kit carries libcudart, libbenchmark and libgomp; cuBLAS and NCCL (hundreds of MB) come from the GPU machine;
 # and Fashion-MNIST for the example (kit/fashion-mnist, which gpu_check.sh passes as --data).
 # Usage: bash benchmarks/gpu_kit.sh [kit-dir=.gpukit] [build-dir=build-gpukit]
 set -euo pipefail

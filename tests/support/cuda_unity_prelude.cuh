@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cpdiff/cpdiff_cuda.cuh"
+#include "cpdiff/train/nccl_communicator.cuh"
 #include "support/close_check.hpp"
 #include "support/cuda_device.hpp"
 #include "support/parity.hpp"
