@@ -56,13 +56,17 @@ std::filesystem::path shared_folder(const std::string& name) {
 
 }  // namespace
 
-TEST_CASE("mpi: rows of a batch are split evenly, the first ranks taking the remainder", "[mpi]") {
+TEST_CASE("mpi: rows of a batch are split evenly, the first ranks taking the remainder; bytes broadcast", "[mpi]") {
   CHECK(train::shard_of(8, 0, 2).begin == 0);
   CHECK(train::shard_of(8, 1, 2).begin == 4);
   CHECK(train::shard_of(7, 0, 2).rows() == 4);
   CHECK(train::shard_of(7, 1, 2).begin == 4);
   CHECK(train::shard_of(7, 1, 2).rows() == 3);
   CHECK(world->size() == 2);
+  // broadcast_bytes (how nccl_communicator::over shares its id): every rank ends with rank 0's bytes
+  std::string id(128, world->is_root() ? 'a' : 'b');  // 128 bytes, as an ncclUniqueId
+  world->broadcast_bytes(id.data(), id.size(), 0);
+  CHECK(id == std::string(128, 'a'));
 }
 
 TEST_CASE("mpi: two ranks train the autoencoder to the parameters one process reaches on the whole batch",

@@ -108,6 +108,13 @@ class mpi_communicator final : public communicator {
     return {lo, hi};
   }
   void barrier() override { mpi_detail::check(MPI_Barrier(comm_), "MPI_Barrier"); }
+  // bytes [data, data + n) = rank root's (nccl_communicator::over shares its NCCL id with it)
+  void broadcast_bytes(void* data, std::size_t n, std::size_t root) {
+    mpi_detail::in_chunks(n, [&](std::size_t at, int count) {
+      mpi_detail::check(MPI_Bcast(static_cast<char*>(data) + at, count, MPI_BYTE, static_cast<int>(root), comm_),
+                        "MPI_Bcast");
+    });
+  }
 
   MPI_Comm handle() const { return comm_; }
 
