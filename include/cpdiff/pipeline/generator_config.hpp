@@ -90,7 +90,10 @@ struct generator_config {
   static generator_config from_json(const nlohmann::json& j, const std::string& source, generator_config base) {
     constexpr const char* where = "pipeline::generator_config";
     CPDIFF_CHECK(j.is_object(), config_error, where, source, ": expected a JSON object of settings");
-    for (const auto& [key, value] : j.items()) {
+    for (const auto& item : j.items()) {
+      // Named copies, not a structured binding: clang 14 cannot capture bindings in the lambda below.
+      const std::string& key = item.key();
+      const nlohmann::json& value = item.value();
       bool known = false;
       for_each(base, [&](const char* name, auto& member) {
         if (key != name) return;

@@ -141,7 +141,7 @@ lora_generator<B> lora_generator<B>::load(const std::filesystem::path& folder, B
   const auto adapter = json_get<nlohmann::json>(j, "adapter", file);
   io::st_dtype dtype;
   if (!io::st_dtype_from_name(json_get<std::string>(adapter, "dtype", file), dtype) || !io::st_dtype_is_float(dtype))
-    generator_fail(file, "adapter dtype '", adapter["dtype"].get<std::string>(), "' is not a floating-point dtype");
+    generator_fail(file, "adapter dtype '", adapter["dtype"].template get<std::string>(), "' is not a floating-point dtype");
   lora_generator g(c, detail::layout_from_json(adapter, file), kind == "text" ? condition_kind::text : condition_kind::vector,
                    dtype, json_get<std::string>(adapter, "base_model_name_or_path", file),
                    json_get<std::size_t>(cond, "dim", file), be);
