@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <filesystem>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <ratio>
 #include <string>
@@ -298,6 +300,26 @@ TEST_CASE("peft: inspect reports the layout, unconverted, and says how two folde
   SECTION("a folder that load_peft refuses is refused the same way") {
     REQUIRE_THROWS_AS(lora::inspect_peft(t.path / "missing"), io_error);
   }
+}
+
+TEST_CASE("peft: NaN or infinite weights are refused unless asked for, naming the file, tensor and element",
+          "[lora][peft]") {
+  temp_dir t;
+  auto a = random_adapter(2, 8, false, 12);
+  auto& w = a.modules.begin()->second;
+  const std::string module = a.modules.begin()->first;
+  w.b[3] = std::numeric_limits<float>::quiet_NaN();
+  lora::save_peft(t.path, a, "base");
+  const std::string file = (t.path / "adapter_model.safetensors").string();
+  REQUIRE_THROWS_AS(lora::load_peft(t.path), io_error);
+  REQUIRE_THROWS_WITH(lora::load_peft(t.path), Catch::Contains(file) &&
+                                                   Catch::Contains("'" + lora::peft_key(module, 'B') + "' holds nan at element 3"));
+  const auto loaded = lora::load_peft(t.path, {.allow_non_finite = true});
+  CHECK(std::isnan(loaded.modules.at(module).b[3]));
+  w.b[3] = 1.f;
+  w.a[0] = -std::numeric_limits<float>::infinity();
+  lora::save_peft(t.path, a, "base");
+  REQUIRE_THROWS_WITH(lora::load_peft(t.path), Catch::Contains("holds -inf at element 0"));
 }
 
 TEST_CASE("peft: lora_alpha <= 0, target_modules that miss the weights and deep JSON are refused",

@@ -15,7 +15,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -176,20 +179,42 @@ inline bool peft_targets(const std::string& path, const std::string& target) {
   return path == target || (path.size() > target.size() && path.ends_with(target) &&
                             path[path.size() - target.size() - 1] == '.');
 }
-// A list of target_modules must name every module of the weights, and every name must match a module.
+// A list of target_modules must name every module, and every name must match a module: the first module no
+// name matches (`module` set) or else the first name no module matches (`target` set); nullopt when all match.
+// Each module path is looked up by its dot-suffixes ("a.b.q", "b.q", "q") in a set of the names: linear in
+// the number of modules and names (a scan of every pair took 20 s for 16,000 modules).
+struct target_mismatch {
+  std::string module, target;
+};
+template <class Modules>
+std::optional<target_mismatch> find_target_mismatch(const Modules& modules, const std::vector<std::string>& targets) {
+  std::unordered_map<std::string_view, bool> matched;  // target name -> some module matches it
+  for (const std::string& t : targets) matched.emplace(t, false);
+  for (const std::string& path : modules) {
+    const std::string_view module = path;
+    bool named = false;
+    for (std::size_t from = 0; from != std::string_view::npos;) {
+      if (auto it = matched.find(module.substr(from)); it != matched.end()) named = it->second = true;
+      const std::size_t dot = module.find('.', from);
+      from = dot == std::string_view::npos ? dot : dot + 1;
+    }
+    if (!named) return target_mismatch{path, {}};
+  }
+  for (const std::string& t : targets)
+    if (!matched.at(t)) return target_mismatch{{}, t};
+  return std::nullopt;
+}
 template <class Pairs>
 void check_target_modules(const std::filesystem::path& file, const Pairs& pairs, const peft_config& c) {
   if (c.target_modules_regex || c.target_modules.empty()) return;
+  std::vector<std::string> modules;
+  for (const auto& entry : pairs) modules.push_back(entry.first);
+  const auto miss = find_target_mismatch(modules, c.target_modules);
+  if (!miss) return;
   const auto config = file.parent_path() / peft_config_file;
-  for (const auto& entry : pairs) {
-    const std::string& module = entry.first;  // a named variable: clang 14 cannot capture a structured binding
-    if (std::none_of(c.target_modules.begin(), c.target_modules.end(),
-                     [&](const std::string& t) { return peft_targets(module, t); }))
-      peft_fail(config, "target_modules does not name module '", module, "' of ", file.string());
-  }
-  for (const std::string& t : c.target_modules)
-    if (std::none_of(pairs.begin(), pairs.end(), [&](const auto& mp) { return peft_targets(mp.first, t); }))
-      peft_fail(config, "target_modules names '", t, "', which no module of ", file.string(), " matches");
+  if (!miss->module.empty())
+    peft_fail(config, "target_modules does not name module '", miss->module, "' of ", file.string());
+  peft_fail(config, "target_modules names '", miss->target, "', which no module of ", file.string(), " matches");
 }
 }  // namespace detail
 
@@ -239,7 +264,23 @@ inline std::map<std::string, peft_module_tensors> peft_modules(const std::filesy
 }
 
 // Reads a PEFT LoRA folder into an adapter (values as F32; F16 / BF16 / F64 files are converted).
-inline adapter load_peft(const std::filesystem::path& folder) {
+// What load_peft accepts beyond a well-formed folder.
+struct peft_load_options {
+  // NaN or infinite weights: refused by default (a diverged run's adapter would poison a collection's
+  // statistics and every model trained on it); true loads them as they are.
+  bool allow_non_finite = false;
+};
+
+namespace detail {
+inline void check_finite(const std::filesystem::path& file, const std::string& tensor, const std::vector<float>& v) {
+  for (std::size_t i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v[i]))
+      peft_fail(file, "tensor '", tensor, "' holds ", v[i], " at element ", i,
+                " (a diverged run?); lora::peft_load_options{.allow_non_finite = true} loads it anyway");
+}
+}  // namespace detail
+
+inline adapter load_peft(const std::filesystem::path& folder, const peft_load_options& options = {}) {
   const peft_config c = read_peft_config(folder);
   const auto file = folder / peft_weights_file;
   const io::safetensors_file st = io::load_safetensors(file);
@@ -249,8 +290,14 @@ inline adapter load_peft(const std::filesystem::path& folder) {
   a.use_rslora = c.use_rslora;
   a.dropout = c.lora_dropout;
   a.target_modules = c.target_modules;
-  for (const auto& [module, p] : peft_modules(file, st, c))
-    a.add(module, lora_weights{c.r, p.a->shape[1], p.b->shape[0], st.to_f32(p.a->name), st.to_f32(p.b->name)});
+  for (const auto& [module, p] : peft_modules(file, st, c)) {
+    std::vector<float> wa = st.to_f32(p.a->name), wb = st.to_f32(p.b->name);
+    if (!options.allow_non_finite) {
+      detail::check_finite(file, p.a->name, wa);
+      detail::check_finite(file, p.b->name, wb);
+    }
+    a.add(module, lora_weights{c.r, p.a->shape[1], p.b->shape[0], std::move(wa), std::move(wb)});
+  }
   return a;
 }
 
