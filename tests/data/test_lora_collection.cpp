@@ -379,6 +379,17 @@ TEST_CASE("lora_collection: crafted shapes in index.json are refused, naming the
     const std::size_t half = std::size_t{1} << 63;
     refused(one_module(1, half, half, half, 0), "overflows");
   }
+  SECTION("adapter fields a PEFT config may not hold (found by tests/fuzz)") {
+    nlohmann::json j = good;
+    j["adapter"]["lora_alpha"] = -5;
+    refused(j, "'adapter.lora_alpha' is -5, not a number > 0");
+    j = good;
+    j["adapter"]["lora_dropout"] = 7.5;
+    refused(j, "'adapter.lora_dropout' is 7.5, not a number in [0, 1)");
+    j = good;
+    j["adapter"]["target_modules"] = {"nothing"};
+    refused(j, "'adapter.target_modules' does not name module");
+  }
   SECTION("deep nesting is refused while parsing") {
     write_text(index, "{\"format\": \"cpdiff.lora_collection\", \"tensors\": " + std::string(100000, '[') +
                           std::string(100000, ']') + "}");

@@ -358,6 +358,8 @@ TEST_CASE("resume rejects values no run can have saved, naming the file and the 
     refused("plateau/lr", "is nan");
     write_tampered(path, bad, "plateau/lr", 0, -1e-3);
     refused("plateau/lr", "is -0.001, expected a finite value >= 0");
+    write_tampered(path, bad, "plateau/lr", 0, 1e308);  // the plateau only lowers adamw.lr (1e-3)
+    refused("plateau/lr", "above the learning rate 0.001");
     write_tampered(path, bad, "trainer/epoch_loss_sum", 0, nan);
     refused("trainer/epoch_loss_sum", "is nan");
     write_tampered(path, bad, "history/loss", 3, nan);

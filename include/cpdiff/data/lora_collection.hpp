@@ -32,6 +32,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -73,16 +74,16 @@ class lora_collection {
   // A new condition; names are unique, feature vectors all have the first condition's length.
   std::size_t add_condition(std::string name, std::vector<float> features = {}) {
     constexpr const char* where = "data::lora_collection::add_condition";
-    for (const auto& c : conds_) CPDIFF_CHECK(c.name != name, config_error, where, "duplicate condition '", name, "'");
+    CPDIFF_CHECK(!index_.contains(name), config_error, where, "duplicate condition '", name, "'");
     if (conds_.empty()) feature_dim_ = features.size();
     CPDIFF_CHECK(features.size() == feature_dim_, shape_error, where, "condition '", name, "' has ", features.size(),
                  " features, the collection ", feature_dim_);
+    index_.emplace(name, conds_.size());
     conds_.push_back({std::move(name), std::move(features), {}, 0, {}, false});
     return conds_.size() - 1;
   }
   std::size_t find(const std::string& name) const {
-    for (std::size_t i = 0; i < conds_.size(); ++i)
-      if (conds_[i].name == name) return i;
+    if (auto it = index_.find(name); it != index_.end()) return it->second;
     throw_error<config_error>("data::lora_collection::find", "no condition '", name, "' (", conds_.size(),
                               " conditions)");
   }
@@ -178,6 +179,7 @@ class lora_collection {
   double floor_;
   std::size_t feature_dim_ = 0;
   std::vector<condition> conds_;
+  std::unordered_map<std::string, std::size_t> index_;  // condition name -> its index in conds_
   mutable std::optional<zscore_stats> pooled_;  // pooled_statistics(), until the data change
 };
 

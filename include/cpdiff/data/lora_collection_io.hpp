@@ -1,6 +1,7 @@
 #pragma once
 // lora_collection::save / load: the folder format described in data/lora_collection.hpp.
 // Included by lora_collection.hpp; not meant to be included on its own.
+#include <cmath>
 #include <cstddef>
 #include <cstdio>
 #include <filesystem>
@@ -19,6 +20,7 @@
 #include "cpdiff/io/atomic_folder.hpp"
 #include "cpdiff/io/json_read.hpp"
 #include "cpdiff/io/npy.hpp"
+#include "cpdiff/io/peft.hpp"
 
 namespace cpdiff::data {
 
@@ -157,6 +159,21 @@ inline lora_collection lora_collection::load_unchecked(const std::filesystem::pa
                          get(ad, "lora_dropout", double{}), get(ad, "target_modules", strings{}), std::move(slots));
   } catch (const error& e) {
     collection_fail(index, "inconsistent tensor list: ", e.what());
+  }
+  // the adapter fields a PEFT adapter_config.json must satisfy too (io/peft.hpp), so that save_peft's folders load
+  if (!(layout.alpha() > 0) || !std::isfinite(layout.alpha()))
+    collection_fail(index, "'adapter.lora_alpha' is ", layout.alpha(), ", not a number > 0");
+  if (!(layout.dropout() >= 0 && layout.dropout() < 1))
+    collection_fail(index, "'adapter.lora_dropout' is ", layout.dropout(), ", not a number in [0, 1)");
+  if (!layout.target_modules().empty()) {
+    std::vector<std::string> modules;
+    for (const auto& slot : layout.slots())
+      if (slot.which == 'A') modules.push_back(slot.module);
+    if (const auto miss = lora::detail::find_target_mismatch(modules, layout.target_modules())) {
+      if (!miss->module.empty())
+        collection_fail(index, "'adapter.target_modules' does not name module '", miss->module, "'");
+      collection_fail(index, "'adapter.target_modules' names '", miss->target, "', which no module matches");
+    }
   }
   for (std::size_t i = 0; i < offsets.size(); ++i)
     if (offsets[i] != layout.slots()[i].offset)

@@ -265,6 +265,10 @@ class training_loop {
     check_scalar(r, "trainer/epoch_loss_sum", false);
     if (o_.plateau) {
       check_scalar(r, "plateau/lr", true);
+      // the plateau only lowers the rate it starts from (adamw.lr), down to min_lr
+      const double lr = r.f64("plateau/lr"), top = std::max(o_.adamw.lr, o_.plateau->min_lr);
+      check_value(r, lr <= top, "plateau/lr", "is ", lr, ", above the learning rate ", top,
+                  " the plateau schedule starts from (resume with the options of the run that wrote it)");
       check_value(r, !std::isnan(r.f64("plateau/best")), "plateau/best", "is NaN");
     }
   }
