@@ -184,6 +184,25 @@ TEST_CASE("mpi: a batch-normalised model keeps the same parameters on both ranks
   CHECK(lo == hi);
 }
 
+TEST_CASE("mpi: average_buffers sets every non-trainable entry to its mean over the ranks, in one all-reduce",
+          "[mpi]") {
+  models::style_autoencoder<models::style_small> ae(40, 1, {.linear_skip = true});
+  auto& ps = ae.parameters();
+  float* v = ps.values().data();
+  const float k = float(world->rank() + 1);  // rank r holds (r + 1) * i at element i
+  std::size_t buffers = 0;
+  for (std::size_t i = 0; i < ps.size(); ++i) v[i] = k * float(i % 1000);
+  for (const auto& e : ps.entries()) buffers += e.trainable ? 0 : e.shape.size();
+  REQUIRE(buffers > 0);  // BatchNorm running statistics
+  train::average_buffers(*world, ps);
+  const float mean_k = float(world->size() + 1) / 2.f;  // mean of 1..K
+  for (const auto& e : ps.entries())
+    for (std::size_t i = e.offset; i < e.offset + e.shape.size(); ++i) {
+      INFO(e.name << " element " << i - e.offset);
+      REQUIRE(v[i] == Approx((e.trainable ? k : mean_k) * float(i % 1000)));
+    }
+}
+
 namespace {
 
 // rank 1 disappears (a crash) or throws at step k of a two-rank run; rank 0 is then inside a collective

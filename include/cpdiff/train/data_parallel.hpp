@@ -19,6 +19,7 @@
 #include "cpdiff/backend/ops.hpp"
 #include "cpdiff/core/error.hpp"
 #include "cpdiff/tensor/parameter_store.hpp"
+#include "cpdiff/tensor/tensor.hpp"
 #include "cpdiff/train/communicator.hpp"
 
 namespace cpdiff::train {
@@ -86,15 +87,29 @@ void all_reduce_gradients(communicator& c, parameter_store<T, B>& ps, double wei
   dp_detail::sum_buffer<T, B>(c, ps.backend(), g);
 }
 
-// Non-trainable entries (BatchNorm running statistics) = their mean over the ranks.
+// Non-trainable entries (BatchNorm running statistics) = their mean over the ranks: packed into one buffer so
+// that a model with many normalisation layers costs one all-reduce per step, not one per entry.
 template <class T, class B>
 void average_buffers(communicator& c, parameter_store<T, B>& ps) {
-  for (const auto& e : ps.entries()) {
-    if (e.trainable || e.shape.size() == 0) continue;
-    auto v = ps.values().range(e.offset, e.shape.size());
-    dp_detail::sum_buffer<T, B>(c, ps.backend(), v);
-    scale(ps.backend(), v, static_cast<T>(1.0 / static_cast<double>(c.size())));
-  }
+  std::size_t total = 0;
+  for (const auto& e : ps.entries())
+    if (!e.trainable) total += e.shape.size();
+  if (total == 0) return;
+  const B& be = ps.backend();
+  tensor<T, B> packed(shape{total});  // [sum of the non-trainable entries' sizes]
+  auto for_each_buffer = [&](auto&& f) {
+    std::size_t at = 0;
+    for (const auto& e : ps.entries()) {
+      if (e.trainable || e.shape.size() == 0) continue;
+      f(ps.values().range(e.offset, e.shape.size()), packed.view().range(at, e.shape.size()));
+      at += e.shape.size();
+    }
+  };
+  // packed = concatenation of the buffers; packed = sum over ranks / K; buffers = packed.
+  for_each_buffer([&](auto value, auto slot) { copy(be, tensor_view<const T, memory_space_t<B>>(value), slot); });
+  dp_detail::sum_buffer<T, B>(c, be, packed.view());
+  scale(be, packed.view(), static_cast<T>(1.0 / static_cast<double>(c.size())));
+  for_each_buffer([&](auto value, auto slot) { copy(be, tensor_view<const T, memory_space_t<B>>(slot), value); });
 }
 
 // A fingerprint of every parameter value (host copy): equal on all ranks while they train in step.
