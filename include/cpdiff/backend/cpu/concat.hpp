@@ -17,7 +17,7 @@ void concat_forward(cpu, const T* a, const T* b, T* y, std::size_t outer, std::s
                     std::size_t inner) {
   const std::size_t sa = na * inner, sb = nb * inner, sy = sa + sb;
   const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(outer);
-#pragma omp parallel for if (static_cast<std::ptrdiff_t>(outer * sy) > parallel_grain)
+#pragma omp parallel for num_threads(team_for(outer * sy)) if (team_for(outer * sy) > 1)
   for (std::ptrdiff_t o = 0; o < n; ++o) {
     const std::size_t i = static_cast<std::size_t>(o);
     std::copy(a + i * sa, a + (i + 1) * sa, y + i * sy);
@@ -31,7 +31,7 @@ void concat_backward(cpu, const T* dy, T* da, T* db, std::size_t outer, std::siz
                      std::size_t inner) {
   const std::size_t sa = na * inner, sb = nb * inner, sy = sa + sb;
   const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(outer);
-#pragma omp parallel for if (static_cast<std::ptrdiff_t>(outer * sy) > parallel_grain)
+#pragma omp parallel for num_threads(team_for(outer * sy)) if (team_for(outer * sy) > 1)
   for (std::ptrdiff_t o = 0; o < n; ++o) {
     const std::size_t i = static_cast<std::size_t>(o);
     std::copy(dy + i * sy, dy + i * sy + sa, da + i * sa);

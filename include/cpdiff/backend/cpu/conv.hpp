@@ -41,7 +41,7 @@ inline std::size_t col_elements(const conv_geometry& g) {
 // them when there are enough samples or each is small; else none (a few large samples in turn, the GEMM
 // and im2col taking the threads).
 inline std::size_t batch_threads(const conv_geometry& g) {
-  const std::size_t t = max_threads();
+  const auto t = static_cast<std::size_t>(max_threads());
   const double flops = 2.0 * double(g.c_out) * double(g.col_rows()) * double(g.col_cols());  // per sample
   if (t <= 1 || g.n <= 1 || flops * double(g.n) < double(1 << 18)) return 1;
   return (g.n >= t || flops < double(1 << 22)) ? std::min(g.n, t) : 1;
@@ -88,7 +88,7 @@ void conv_forward(cpu, const conv_geometry& g, const T* x, const T* w, const T* 
       gemm(cpu{}, trans::no, trans::no, g.c_out, P, R, T(1), w, R, xb, P, beta, yb, P);
       continue;
     }
-    T* col = work + conv_detail::thread_num() * col_n;
+    T* col = work + static_cast<std::size_t>(thread_num()) * col_n;
     for (std::size_t p0 = 0; p0 < P; p0 += tile) {
       const std::size_t m = std::min(tile, P - p0);
       im2col(cpu{}, g, xb, col, p0, p0 + m);  // col [R, m]: output positions [p0, p0 + m)
@@ -114,7 +114,7 @@ void conv_backward_data(cpu, const conv_geometry& g, const T* dy, const T* w, T*
       gemm(cpu{}, trans::yes, trans::no, R, P, g.c_out, T(1), w, R, dyb, P, T(0), dxb, P);
       continue;
     }
-    T* dcol = work + conv_detail::thread_num() * col_n;
+    T* dcol = work + static_cast<std::size_t>(thread_num()) * col_n;
     std::fill(dxb, dxb + g.in_sample(), T(0));
     for (std::size_t p0 = 0; p0 < P; p0 += tile) {
       const std::size_t m = std::min(tile, P - p0);
@@ -137,7 +137,7 @@ void conv_backward_weight(cpu, const conv_geometry& g, const T* x, const T* dy, 
   const auto n = static_cast<std::ptrdiff_t>(g.n);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    const std::size_t t = conv_detail::thread_num();
+    const std::size_t t = static_cast<std::size_t>(thread_num());
     T* dw_t = nt > 1 ? partial + t * W : dw;
     if (nt > 1) std::fill(dw_t, dw_t + W, T(0));
 #pragma omp for schedule(static)
@@ -160,7 +160,7 @@ void conv_backward_weight(cpu, const conv_geometry& g, const T* x, const T* dy, 
   if (nt > 1) {
     // dW += sum_t dW_t, in thread order (deterministic for a given thread count)
     const auto w_n = static_cast<std::ptrdiff_t>(W);
-#pragma omp parallel for if (W * nt > conv_detail::parallel_grain)
+#pragma omp parallel for num_threads(team_for(W * nt)) if (team_for(W * nt) > 1)
     for (std::ptrdiff_t i = 0; i < w_n; ++i) {
       T acc = T(0);
       for (std::size_t t = 0; t < nt; ++t) acc += partial[t * W + static_cast<std::size_t>(i)];
@@ -173,7 +173,7 @@ void conv_backward_weight(cpu, const conv_geometry& g, const T* x, const T* dy, 
 template <class T>
 void conv_bias_forward(cpu, std::size_t n, std::size_t c, std::size_t plane, const T* b, T* y) {
   const auto rows = static_cast<std::ptrdiff_t>(n * c);
-#pragma omp parallel for if (n * c * plane > conv_detail::parallel_grain)
+#pragma omp parallel for num_threads(team_for(n * c * plane)) if (team_for(n * c * plane) > 1)
   for (std::ptrdiff_t r = 0; r < rows; ++r) {
     T* yr = y + static_cast<std::size_t>(r) * plane;
     const T v = b[static_cast<std::size_t>(r) % c];
@@ -186,7 +186,7 @@ void conv_bias_forward(cpu, std::size_t n, std::size_t c, std::size_t plane, con
 template <class T>
 void conv_bias_backward(cpu, std::size_t n, std::size_t c, std::size_t plane, const T* dy, T* db) {
   const auto channels = static_cast<std::ptrdiff_t>(c);
-#pragma omp parallel for if (n * c * plane > conv_detail::parallel_grain)
+#pragma omp parallel for num_threads(team_for(n * c * plane)) if (team_for(n * c * plane) > 1)
   for (std::ptrdiff_t o = 0; o < channels; ++o) {
     T acc = T(0);
     for (std::size_t s = 0; s < n; ++s) {

@@ -33,7 +33,7 @@ void q_sample(cpu, hcview<T> x0, hcview<T> eps, hcview<T> a, hcview<T> b, hview<
   const std::size_t d = n > 0 ? x0.size() / static_cast<std::size_t>(n) : 0;
   const T *xp = x0.data(), *ep = eps.data(), *ap = a.data(), *bp = b.data();
   T* yp = xt.data();
-#pragma omp parallel for if (static_cast<std::ptrdiff_t>(x0.size()) > parallel_grain)
+#pragma omp parallel for num_threads(team_for(x0.size())) if (team_for(x0.size()) > 1)
   for (std::ptrdiff_t r = 0; r < n; ++r) {
     const T ar = ap[r], br = bp[r];
     const std::size_t o = static_cast<std::size_t>(r) * d;
@@ -51,7 +51,7 @@ double ddpm_mse_and_grad(cpu, hcview<T> pred, hcview<T> target, hview<T> dpred) 
   T* dp = dpred.data();
   const T g = T(2) / static_cast<T>(n);
   double s = 0;
-#pragma omp parallel for reduction(+ : s) if (n > parallel_grain)
+#pragma omp parallel for reduction(+ : s) num_threads(team_for(n)) if (team_for(n) > 1)
   for (std::ptrdiff_t i = 0; i < n; ++i) {
     const T r = pp[i] - tp[i];
     s += static_cast<double>(r) * static_cast<double>(r);
@@ -71,7 +71,7 @@ void ddpm_step(cpu, hview<T> x, hcview<T> eps, const ddpm_step_coefs<T>& c, std:
   T* xp = x.data();
   const T* ep = eps.data();
   const bool noise = c.sigma != T(0);
-#pragma omp parallel for if (n > parallel_grain)
+#pragma omp parallel for num_threads(team_for(n)) if (team_for(n) > 1)
   for (std::ptrdiff_t i = 0; i < n; ++i) {
     const T xt = xp[i];
     const T x0 = detail::diffusion_clamp(c.x0_from_x * xt - c.x0_from_eps * ep[i], c.x0_clip);
@@ -92,7 +92,7 @@ void ddim_step(cpu, hview<T> x, hcview<T> eps, const ddim_step_coefs<T>& c, std:
   T* xp = x.data();
   const T* ep = eps.data();
   const bool noise = c.sigma != T(0);
-#pragma omp parallel for if (n > parallel_grain)
+#pragma omp parallel for num_threads(team_for(n)) if (team_for(n) > 1)
   for (std::ptrdiff_t i = 0; i < n; ++i) {
     const T xt = xp[i];
     const T x0_raw = c.x0_from_x * xt - c.x0_from_eps * ep[i];

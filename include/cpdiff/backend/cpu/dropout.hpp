@@ -18,7 +18,7 @@ template <class T>
 void dropout_mask_apply(cpu, const T* x, T* y, std::size_t n, double p, std::uint64_t seed, std::uint64_t stream) {
   const T scale = T(1.0 / (1.0 - p));
   const auto blocks = static_cast<std::ptrdiff_t>((n + 3) / 4);
-#pragma omp parallel for schedule(static) if (static_cast<std::ptrdiff_t>(n) > parallel_grain)
+#pragma omp parallel for schedule(static) num_threads(team_for(n)) if (team_for(n) > 1)
   for (std::ptrdiff_t bi = 0; bi < blocks; ++bi) {
     const auto b = static_cast<std::uint64_t>(bi);
     const philox_block r = philox4x32(seed, b, stream);

@@ -6,15 +6,13 @@
 #include <span>
 #include <vector>
 
+#include "cpdiff/backend/cpu/threads.hpp"
 #include "cpdiff/backend/ops.hpp"
 #include "cpdiff/core/error.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/core/tensor_view.hpp"
 
 namespace cpdiff::ops {
-
-// Parallelise only when the work is large enough to pay for the threads.
-inline constexpr std::ptrdiff_t parallel_grain = 1 << 15;
 
 template <class T>
 void fill(cpu, hview<T> y, T value) {
@@ -35,7 +33,7 @@ void axpy(cpu, T a, hcview<T> x, hview<T> y) {
   const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(y.size());
   const T* xp = x.data();
   T* yp = y.data();
-#pragma omp parallel for simd if (n > parallel_grain)
+#pragma omp parallel for simd num_threads(team_for(n)) if (parallel: team_for(n) > 1)
   for (std::ptrdiff_t i = 0; i < n; ++i) yp[i] += a * xp[i];
 }
 
@@ -43,7 +41,7 @@ template <class T>
 void scale(cpu, hview<T> y, T a) {
   const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(y.size());
   T* yp = y.data();
-#pragma omp parallel for simd if (n > parallel_grain)
+#pragma omp parallel for simd num_threads(team_for(n)) if (parallel: team_for(n) > 1)
   for (std::ptrdiff_t i = 0; i < n; ++i) yp[i] *= a;
 }
 
@@ -92,7 +90,7 @@ void transform(cpu, hcview<T> x, hview<T> y, F f) {
   const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(y.size());
   const T* xp = x.data();
   T* yp = y.data();
-#pragma omp parallel for simd if (n > parallel_grain)
+#pragma omp parallel for simd num_threads(team_for(n)) if (parallel: team_for(n) > 1)
   for (std::ptrdiff_t i = 0; i < n; ++i) yp[i] = f(xp[i]);
 }
 
@@ -103,7 +101,7 @@ void transform(cpu, hcview<T> x, hcview<T> y, hview<T> z, F f) {
   const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(z.size());
   const T *xp = x.data(), *yp = y.data();
   T* zp = z.data();
-#pragma omp parallel for simd if (n > parallel_grain)
+#pragma omp parallel for simd num_threads(team_for(n)) if (parallel: team_for(n) > 1)
   for (std::ptrdiff_t i = 0; i < n; ++i) zp[i] = f(xp[i], yp[i]);
 }
 
@@ -114,7 +112,7 @@ void transform(cpu, hcview<T> x, hcview<T> y, hcview<T> z, hview<T> w, F f) {
   const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(w.size());
   const T *xp = x.data(), *yp = y.data(), *zp = z.data();
   T* wp = w.data();
-#pragma omp parallel for simd if (n > parallel_grain)
+#pragma omp parallel for simd num_threads(team_for(n)) if (parallel: team_for(n) > 1)
   for (std::ptrdiff_t i = 0; i < n; ++i) wp[i] = f(xp[i], yp[i], zp[i]);
 }
 
@@ -127,7 +125,7 @@ void fill_uniform(cpu, hview<T> y, T lo, T hi, std::uint64_t seed, std::uint64_t
   const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(y.size());
   T* yp = y.data();
   const T width = hi - lo;
-#pragma omp parallel for if (n > parallel_grain)
+#pragma omp parallel for num_threads(team_for(n)) if (team_for(n) > 1)
   for (std::ptrdiff_t i = 0; i < n; ++i)
     yp[i] = std::fma(width, static_cast<T>(philox_uniform(seed, stream, offset + static_cast<std::uint64_t>(i))), lo);
 }
@@ -137,7 +135,7 @@ template <class T>
 void fill_normal(cpu, hview<T> y, T mean, T stddev, std::uint64_t seed, std::uint64_t stream, std::uint64_t offset = 0) {
   const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(y.size());
   T* yp = y.data();
-#pragma omp parallel for if (n > parallel_grain)
+#pragma omp parallel for num_threads(team_for(n)) if (team_for(n) > 1)
   for (std::ptrdiff_t i = 0; i < n; ++i)
     yp[i] = std::fma(stddev, static_cast<T>(philox_normal(seed, stream, offset + static_cast<std::uint64_t>(i))), mean);
 }
@@ -147,7 +145,7 @@ double sum(cpu, hcview<T> x) {
   double s = 0;
   const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(x.size());
   const T* xp = x.data();
-#pragma omp parallel for reduction(+ : s) if (n > parallel_grain)
+#pragma omp parallel for reduction(+ : s) num_threads(team_for(n)) if (team_for(n) > 1)
   for (std::ptrdiff_t i = 0; i < n; ++i) s += static_cast<double>(xp[i]);
   return s;
 }
@@ -157,7 +155,7 @@ double sum_squares(cpu, hcview<T> x) {
   double s = 0;
   const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(x.size());
   const T* xp = x.data();
-#pragma omp parallel for reduction(+ : s) if (n > parallel_grain)
+#pragma omp parallel for reduction(+ : s) num_threads(team_for(n)) if (team_for(n) > 1)
   for (std::ptrdiff_t i = 0; i < n; ++i) s += static_cast<double>(xp[i]) * static_cast<double>(xp[i]);
   return s;
 }

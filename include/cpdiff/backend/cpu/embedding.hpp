@@ -22,7 +22,7 @@ std::optional<index_violation> find_index_out_of_range(cpu, const I* idx, std::s
 template <class T, embedding_index I>
 void embedding_gather(cpu, const I* idx, std::size_t n, const T* table, std::size_t dim, T* y) {
   const auto nn = static_cast<std::ptrdiff_t>(n);
-#pragma omp parallel for schedule(static) if (n * dim > static_cast<std::size_t>(parallel_grain))
+#pragma omp parallel for schedule(static) num_threads(team_for(n * dim)) if (team_for(n * dim) > 1)
   for (std::ptrdiff_t i = 0; i < nn; ++i) {
     const T* src = table + static_cast<std::size_t>(idx[i]) * dim;
     T* dst = y + static_cast<std::size_t>(i) * dim;

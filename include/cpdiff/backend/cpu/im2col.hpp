@@ -10,40 +10,14 @@
 #include <algorithm>
 #include <cstddef>
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
 #include "cpdiff/backend/conv_geometry.hpp"
+#include "cpdiff/backend/cpu/threads.hpp"
 #include "cpdiff/backend/ops.hpp"
 
 namespace cpdiff::ops {
 
 namespace conv_detail {
 
-inline std::size_t max_threads() {
-#if defined(_OPENMP)
-  return static_cast<std::size_t>(omp_get_max_threads());
-#else
-  return 1;
-#endif
-}
-inline std::size_t thread_num() {
-#if defined(_OPENMP)
-  return static_cast<std::size_t>(omp_get_thread_num());
-#else
-  return 0;
-#endif
-}
-inline bool in_parallel() {
-#if defined(_OPENMP)
-  return omp_in_parallel() != 0;
-#else
-  return true;
-#endif
-}
-// Split a loop over threads only when it is large enough to pay for them.
-inline constexpr std::size_t parallel_grain = std::size_t(1) << 15;
 
 // The output positions o in [lo, hi) whose input index o*stride + off lies in [0, in); off = q*dil - pad.
 struct valid_span {
@@ -101,7 +75,7 @@ template <class T>
 void im2col(cpu, const conv_geometry& g, const T* x, T* col, std::size_t p0, std::size_t p1) {
   const std::size_t m = p1 - p0, kk = g.k_h * g.k_w;
   const auto rows = static_cast<std::ptrdiff_t>(g.col_rows());
-#pragma omp parallel for if (!conv_detail::in_parallel() && g.col_rows() * m > conv_detail::parallel_grain)
+#pragma omp parallel for num_threads(team_for(g.col_rows() * m)) if (team_for(g.col_rows() * m) > 1)
   for (std::ptrdiff_t r = 0; r < rows; ++r) {
     const std::size_t c = static_cast<std::size_t>(r) / kk, p = (static_cast<std::size_t>(r) / g.k_w) % g.k_h,
                       q = static_cast<std::size_t>(r) % g.k_w;
@@ -139,7 +113,7 @@ template <class T>
 void col2im_add(cpu, const conv_geometry& g, const T* col, T* x, std::size_t p0, std::size_t p1) {
   const std::size_t m = p1 - p0;
   const auto channels = static_cast<std::ptrdiff_t>(g.c_in);
-#pragma omp parallel for if (!conv_detail::in_parallel() && g.col_rows() * m > conv_detail::parallel_grain)
+#pragma omp parallel for num_threads(team_for(g.col_rows() * m)) if (team_for(g.col_rows() * m) > 1)
   for (std::ptrdiff_t cc = 0; cc < channels; ++cc) {
     const auto c = static_cast<std::size_t>(cc);
     T* xc = x + c * g.in_plane();

@@ -18,7 +18,7 @@ template <class T>
 double mse_forward(cpu, const T* pred, const T* target, std::size_t n) {
   double s = 0;
   const std::ptrdiff_t m = static_cast<std::ptrdiff_t>(n);
-#pragma omp parallel for reduction(+ : s) if (m > parallel_grain)
+#pragma omp parallel for reduction(+ : s) num_threads(team_for(m)) if (team_for(m) > 1)
   for (std::ptrdiff_t i = 0; i < m; ++i) {
     const double d = static_cast<double>(pred[i]) - static_cast<double>(target[i]);
     s += d * d;
@@ -31,7 +31,7 @@ template <class T>
 void mse_backward(cpu, const T* pred, const T* target, T* dpred, std::size_t n, T scale) {
   const T c = scale * T(2) / static_cast<T>(n);
   const std::ptrdiff_t m = static_cast<std::ptrdiff_t>(n);
-#pragma omp parallel for simd if (m > parallel_grain)
+#pragma omp parallel for simd num_threads(team_for(m)) if (parallel: team_for(m) > 1)
   for (std::ptrdiff_t i = 0; i < m; ++i) dpred[i] = c * (pred[i] - target[i]);
 }
 
@@ -52,7 +52,7 @@ template <class T, std::integral I>
 double cross_entropy_forward(cpu, const T* logits, const I* target, T* prob, std::size_t N, std::size_t C) {
   double s = 0;
   const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(N);
-#pragma omp parallel for reduction(+ : s) if (static_cast<std::ptrdiff_t>(N * C) > parallel_grain)
+#pragma omp parallel for reduction(+ : s) num_threads(team_for(N * C)) if (team_for(N * C) > 1)
   for (std::ptrdiff_t r = 0; r < n; ++r) {
     const T* x = logits + static_cast<std::size_t>(r) * C;
     T* p = prob + static_cast<std::size_t>(r) * C;
@@ -73,7 +73,7 @@ template <class T, std::integral I>
 void cross_entropy_backward(cpu, const T* prob, const I* target, T* dlogits, std::size_t N, std::size_t C, T scale) {
   const T c = scale / static_cast<T>(N);
   const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(N);
-#pragma omp parallel for if (static_cast<std::ptrdiff_t>(N * C) > parallel_grain)
+#pragma omp parallel for num_threads(team_for(N * C)) if (team_for(N * C) > 1)
   for (std::ptrdiff_t r = 0; r < n; ++r) {
     const std::size_t o = static_cast<std::size_t>(r) * C;
     for (std::size_t j = 0; j < C; ++j) dlogits[o + j] = c * prob[o + j];

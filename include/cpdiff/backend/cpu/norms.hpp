@@ -21,24 +21,12 @@
 #include "cpdiff/backend/cpu/elementwise.hpp"
 #include "cpdiff/backend/ops.hpp"
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
 namespace cpdiff::ops {
 
 namespace detail {
 
 template <class T>
 using norm_acc_t = std::conditional_t<(sizeof(T) < sizeof(double)), double, T>;
-
-inline int norm_threads() {
-#if defined(_OPENMP)
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
 
 inline constexpr std::size_t norm_chunks = 16;
 // Rows shorter than this are summed in one chunk: 16 chunks of a LayerNorm's 64 values cost more in loop set-up
@@ -55,7 +43,7 @@ void rows_reduce_apply(std::size_t rows, std::size_t n, Part part, Finish finish
   const auto chunk = [n, chunks](std::size_t k) { return k * n / chunks; };
   const auto nrows = static_cast<std::ptrdiff_t>(rows);
   const bool big = rows * n > static_cast<std::size_t>(parallel_grain);
-  if (rows >= static_cast<std::size_t>(norm_threads()) || !big || chunks == 1) {
+  if (rows >= static_cast<std::size_t>(max_threads()) || !big || chunks == 1) {
 #pragma omp parallel for schedule(static) if (big)
     for (std::ptrdiff_t ri = 0; ri < nrows; ++ri) {
       const auto r = static_cast<std::size_t>(ri);
@@ -151,7 +139,7 @@ void channel_moments(cpu, const T* x, std::size_t outer, std::size_t C, std::siz
   using A = detail::norm_acc_t<T>;
   const auto nc = static_cast<std::ptrdiff_t>(C);
   const A count = A(outer * inner);
-#pragma omp parallel for schedule(static) if (outer * C * inner > static_cast<std::size_t>(parallel_grain))
+#pragma omp parallel for schedule(static) num_threads(team_for(outer * C * inner)) if (team_for(outer * C * inner) > 1)
   for (std::ptrdiff_t ci = 0; ci < nc; ++ci) {
     const auto c = static_cast<std::size_t>(ci);
     const A k = x[c * inner];
@@ -183,7 +171,7 @@ void channel_affine(cpu, const T* x, const T* scale, const T* shift, std::size_t
                     std::size_t inner, T* y) {
   if (inner == 1) {  // x [outer, C] (layer norm): vectorise along C
     const auto no = static_cast<std::ptrdiff_t>(outer);
-#pragma omp parallel for schedule(static) if (outer * C > static_cast<std::size_t>(parallel_grain))
+#pragma omp parallel for schedule(static) num_threads(team_for(outer * C)) if (team_for(outer * C) > 1)
     for (std::ptrdiff_t oi = 0; oi < no; ++oi) {
       const T* xp = x + static_cast<std::size_t>(oi) * C;
       T* yp = y + static_cast<std::size_t>(oi) * C;
@@ -193,7 +181,7 @@ void channel_affine(cpu, const T* x, const T* scale, const T* shift, std::size_t
     return;
   }
   const auto planes = static_cast<std::ptrdiff_t>(outer * C);
-#pragma omp parallel for schedule(static) if (outer * C * inner > static_cast<std::size_t>(parallel_grain))
+#pragma omp parallel for schedule(static) num_threads(team_for(outer * C * inner)) if (team_for(outer * C * inner) > 1)
   for (std::ptrdiff_t pi = 0; pi < planes; ++pi) {
     const auto p = static_cast<std::size_t>(pi), c = p % C;
     const T a = scale[c], b = shift ? shift[c] : T(0);
@@ -209,7 +197,7 @@ template <class T>
 void channel_normalize(cpu, const T* x, const T* mean, const T* istd, std::size_t outer, std::size_t C,
                        std::size_t inner, T* xhat) {
   const auto planes = static_cast<std::ptrdiff_t>(outer * C);
-#pragma omp parallel for schedule(static) if (outer * C * inner > static_cast<std::size_t>(parallel_grain))
+#pragma omp parallel for schedule(static) num_threads(team_for(outer * C * inner)) if (team_for(outer * C * inner) > 1)
   for (std::ptrdiff_t pi = 0; pi < planes; ++pi) {
     const auto p = static_cast<std::size_t>(pi), c = p % C;
     const T m = mean[c], is = istd[c];
@@ -228,7 +216,7 @@ void channel_affine_backward(cpu, const T* xhat, const T* dy, std::size_t outer,
   using A = detail::norm_acc_t<T>;
   if (!dscale && !dshift) return;
   const auto nc = static_cast<std::ptrdiff_t>(C);
-#pragma omp parallel for schedule(static) if (outer * C * inner > static_cast<std::size_t>(parallel_grain))
+#pragma omp parallel for schedule(static) num_threads(team_for(outer * C * inner)) if (team_for(outer * C * inner) > 1)
   for (std::ptrdiff_t ci = 0; ci < nc; ++ci) {
     const auto c = static_cast<std::size_t>(ci);
     A sg = 0, sb = 0;
@@ -253,7 +241,7 @@ void channel_norm_backward(cpu, const T* xhat, const T* g, const T* istd, std::s
   using A = detail::norm_acc_t<T>;
   const auto nc = static_cast<std::ptrdiff_t>(C);
   const A count = A(outer * inner);
-#pragma omp parallel for schedule(static) if (outer * C * inner > static_cast<std::size_t>(parallel_grain))
+#pragma omp parallel for schedule(static) num_threads(team_for(outer * C * inner)) if (team_for(outer * C * inner) > 1)
   for (std::ptrdiff_t ci = 0; ci < nc; ++ci) {
     const auto c = static_cast<std::size_t>(ci);
     A s = 0, sh = 0;

@@ -25,7 +25,7 @@ void adamw_update(cpu, T* p, const T* g, T* m, T* v, std::size_t n, T lr, T beta
   const T bc2_sqrt = std::sqrt(bias_correction2);
   const T one_minus_b1 = T(1) - beta1, one_minus_b2 = T(1) - beta2;
   const std::ptrdiff_t len = static_cast<std::ptrdiff_t>(n);
-#pragma omp parallel for simd if (len > parallel_grain)
+#pragma omp parallel for simd num_threads(team_for(len)) if (parallel: team_for(len) > 1)
   for (std::ptrdiff_t i = 0; i < len; ++i) {
     const T gi = g[i];
     const T mi = beta1 * m[i] + one_minus_b1 * gi;
@@ -48,7 +48,7 @@ void sgd_update(cpu, T* p, const T* g, T* buf, std::size_t n, T lr, T momentum, 
   const std::ptrdiff_t len = static_cast<std::ptrdiff_t>(n);
   const bool use_momentum = momentum != T(0), use_decay = weight_decay != T(0);
   const T keep = T(1) - dampening;
-#pragma omp parallel for simd if (len > parallel_grain)
+#pragma omp parallel for simd num_threads(team_for(len)) if (parallel: team_for(len) > 1)
   for (std::ptrdiff_t i = 0; i < len; ++i) {
     T d = use_decay ? g[i] + weight_decay * p[i] : g[i];
     if (use_momentum) {
@@ -65,7 +65,7 @@ template <class T>
 void ema_update(cpu, T* shadow, const T* p, std::size_t n, T decay) {
   const T rest = T(1) - decay;
   const std::ptrdiff_t len = static_cast<std::ptrdiff_t>(n);
-#pragma omp parallel for simd if (len > parallel_grain)
+#pragma omp parallel for simd num_threads(team_for(len)) if (parallel: team_for(len) > 1)
   for (std::ptrdiff_t i = 0; i < len; ++i) shadow[i] = decay * shadow[i] + rest * p[i];
 }
 
@@ -73,7 +73,7 @@ void ema_update(cpu, T* shadow, const T* p, std::size_t n, T decay) {
 template <class T>
 void swap_buffers(cpu, T* a, T* b, std::size_t n) {
   const std::ptrdiff_t len = static_cast<std::ptrdiff_t>(n);
-#pragma omp parallel for simd if (len > parallel_grain)
+#pragma omp parallel for simd num_threads(team_for(len)) if (parallel: team_for(len) > 1)
   for (std::ptrdiff_t i = 0; i < len; ++i) {
     const T t = a[i];
     a[i] = b[i];

@@ -15,7 +15,7 @@ template <class T>
 void avg_pool2d_forward(cpu, const pool2d_geometry& g, const T* x, T* y) {
   const T inv = T(1) / T(g.k_h * g.k_w);
   const auto planes = static_cast<std::ptrdiff_t>(g.planes);
-#pragma omp parallel for if (g.planes * g.in_h * g.in_w > conv_detail::parallel_grain)
+#pragma omp parallel for num_threads(team_for(g.planes * g.in_h * g.in_w)) if (team_for(g.planes * g.in_h * g.in_w) > 1)
   for (std::ptrdiff_t pl = 0; pl < planes; ++pl) {
     const T* xp = x + static_cast<std::size_t>(pl) * g.in_h * g.in_w;
     T* yp = y + static_cast<std::size_t>(pl) * g.out_h * g.out_w;
@@ -36,7 +36,7 @@ template <class T>
 void avg_pool2d_backward(cpu, const pool2d_geometry& g, const T* dy, T* dx) {
   const T inv = T(1) / T(g.k_h * g.k_w);
   const auto planes = static_cast<std::ptrdiff_t>(g.planes);
-#pragma omp parallel for if (g.planes * g.in_h * g.in_w > conv_detail::parallel_grain)
+#pragma omp parallel for num_threads(team_for(g.planes * g.in_h * g.in_w)) if (team_for(g.planes * g.in_h * g.in_w) > 1)
   for (std::ptrdiff_t pl = 0; pl < planes; ++pl) {
     T* xp = dx + static_cast<std::size_t>(pl) * g.in_h * g.in_w;
     const T* yp = dy + static_cast<std::size_t>(pl) * g.out_h * g.out_w;
@@ -57,7 +57,7 @@ template <class T>
 void global_avg_pool_forward(cpu, std::size_t rows, std::size_t len, const T* x, T* y) {
   const T inv = T(1) / T(len);
   const auto r_n = static_cast<std::ptrdiff_t>(rows);
-#pragma omp parallel for if (rows * len > conv_detail::parallel_grain)
+#pragma omp parallel for num_threads(team_for(rows * len)) if (team_for(rows * len) > 1)
   for (std::ptrdiff_t r = 0; r < r_n; ++r) {
     const T* xr = x + static_cast<std::size_t>(r) * len;
     T acc = T(0);
@@ -72,7 +72,7 @@ template <class T>
 void global_avg_pool_backward(cpu, std::size_t rows, std::size_t len, const T* dy, T* dx) {
   const T inv = T(1) / T(len);
   const auto r_n = static_cast<std::ptrdiff_t>(rows);
-#pragma omp parallel for if (rows * len > conv_detail::parallel_grain)
+#pragma omp parallel for num_threads(team_for(rows * len)) if (team_for(rows * len) > 1)
   for (std::ptrdiff_t r = 0; r < r_n; ++r) {
     T* xr = dx + static_cast<std::size_t>(r) * len;
     std::fill(xr, xr + len, dy[r] * inv);

@@ -13,7 +13,7 @@ namespace cpdiff::ops {
 template <class T>
 void softmax_rows_forward(cpu, std::size_t rows, std::size_t n, const T* x, T* y) {
   const auto r_n = static_cast<std::ptrdiff_t>(rows);
-#pragma omp parallel for if (rows * n > conv_detail::parallel_grain)
+#pragma omp parallel for num_threads(team_for(rows * n)) if (team_for(rows * n) > 1)
   for (std::ptrdiff_t r = 0; r < r_n; ++r) {
     const T* xr = x + static_cast<std::size_t>(r) * n;
     T* yr = y + static_cast<std::size_t>(r) * n;
@@ -29,7 +29,7 @@ void softmax_rows_forward(cpu, std::size_t rows, std::size_t n, const T* x, T* y
 template <class T>
 void softmax_rows_backward(cpu, std::size_t rows, std::size_t n, const T* y, const T* dy, T* dx) {
   const auto r_n = static_cast<std::ptrdiff_t>(rows);
-#pragma omp parallel for if (rows * n > conv_detail::parallel_grain)
+#pragma omp parallel for num_threads(team_for(rows * n)) if (team_for(rows * n) > 1)
   for (std::ptrdiff_t r = 0; r < r_n; ++r) {
     const std::size_t o = static_cast<std::size_t>(r) * n;
     double dot = 0;
