@@ -10,6 +10,8 @@
 #include "model_steps.hpp"
 
 int main(int argc, char** argv) {
+  // As the programs run (core/openmp_wait.hpp); benchmarks/contention.sh overrides it with --env.
+  cpdiff::bound_openmp_spin_wait(argv);
   cpdiff::bench::register_model_steps<cpdiff::cpu>("cpu", [] {});
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -7,6 +7,7 @@
 #include "cond_pdiff_fashion.hpp"
 
 int main(int argc, char** argv) {
+  cpdiff::bound_openmp_spin_wait(argv);  // the host parts: fast beside another busy program
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
     std::cerr << "error: cond_pdiff_fashion_cuda: no CUDA device (use cpdiff_cond_pdiff_fashion on the CPU)\n";

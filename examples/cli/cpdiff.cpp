@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cpdiff/backend/cpu.hpp"
+#include "cpdiff/core/openmp_wait.hpp"
 #include "fit_command.hpp"
 #include "generate_command.hpp"
 #include "inspect_command.hpp"
@@ -61,6 +62,7 @@ bool under_mpirun() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  cpdiff::bound_openmp_spin_wait(argv);  // fast beside another busy program (core/openmp_wait.hpp)
   const std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
     (args.empty() ? std::cerr : std::cout) << usage_text;

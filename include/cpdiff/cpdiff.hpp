@@ -7,6 +7,7 @@
 #include "cpdiff/core/error.hpp"
 #include "cpdiff/core/host_device.hpp"
 #include "cpdiff/core/memory_space.hpp"
+#include "cpdiff/core/openmp_wait.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/core/shape.hpp"
 #include "cpdiff/core/tensor_view.hpp"
