@@ -194,7 +194,8 @@ TEST_CASE("mpi: average_buffers sets every non-trainable entry to its mean over 
   for (std::size_t i = 0; i < ps.size(); ++i) v[i] = k * float(i % 1000);
   for (const auto& e : ps.entries()) buffers += e.trainable ? 0 : e.shape.size();
   REQUIRE(buffers > 0);  // BatchNorm running statistics
-  train::average_buffers(*world, ps);
+  tensor<float, cpu> scratch;
+  train::average_buffers(*world, ps, scratch);
   const float mean_k = float(world->size() + 1) / 2.f;  // mean of 1..K
   for (const auto& e : ps.entries())
     for (std::size_t i = e.offset; i < e.offset + e.shape.size(); ++i) {

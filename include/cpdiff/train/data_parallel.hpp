@@ -89,14 +89,15 @@ void all_reduce_gradients(communicator& c, parameter_store<T, B>& ps, double wei
 
 // Non-trainable entries (BatchNorm running statistics) = their mean over the ranks: packed into one buffer so
 // that a model with many normalisation layers costs one all-reduce per step, not one per entry.
+// `packed` is the caller's scratch, kept between steps (resize() keeps its capacity: no allocation per step).
 template <class T, class B>
-void average_buffers(communicator& c, parameter_store<T, B>& ps) {
+void average_buffers(communicator& c, parameter_store<T, B>& ps, tensor<T, B>& packed) {
   std::size_t total = 0;
   for (const auto& e : ps.entries())
     if (!e.trainable) total += e.shape.size();
   if (total == 0) return;
   const B& be = ps.backend();
-  tensor<T, B> packed(shape{total});  // [sum of the non-trainable entries' sizes]
+  packed.resize(shape{total});  // [sum of the non-trainable entries' sizes]
   auto for_each_buffer = [&](auto&& f) {
     std::size_t at = 0;
     for (const auto& e : ps.entries()) {

@@ -375,8 +375,8 @@ class training_loop {
     return extra_ ? fingerprint(&a, sizeof a, values_fingerprint(*extra_)) : a;
   }
   void after_parallel_step([[maybe_unused]] std::size_t k) {
-    average_buffers(*o_.comm, *model_);
-    if (extra_) average_buffers(*o_.comm, *extra_);
+    average_buffers(*o_.comm, *model_, buffer_scratch_);
+    if (extra_) average_buffers(*o_.comm, *extra_, buffer_scratch_);
 #ifndef NDEBUG
     // Debug builds: every rank holds the same parameters after every step.
     expect_same_on_all_ranks(*o_.comm, who_, "the parameters after step " + std::to_string(k), params_fingerprint());
@@ -433,6 +433,7 @@ class training_loop {
   std::size_t step_ = 0;
   bool synchronised_ = false;
   double shard_weight_ = 1;  // this rank's rows / the batch's rows
+  tensor<T, B> buffer_scratch_;  // average_buffers' packed buffer, reused every step
   std::uint64_t data_fingerprint_ = 0;
   double epoch_loss_sum_ = 0;
   std::size_t epoch_loss_count_ = 0;
