@@ -7,7 +7,8 @@
 #   CPDIFF_SANITIZE_AREAS="io data" narrows the areas; CPDIFF_SANITIZE_BUILD_DIR moves the build folder.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-bash "$root/cmake/install_deps.sh" clang libomp-dev
+# libclang-rt-dev: the sanitizer runtimes, only recommended by clang (install_deps.sh skips recommendations)
+bash "$root/cmake/install_deps.sh" clang libclang-rt-dev libomp-dev
 build=${CPDIFF_SANITIZE_BUILD_DIR:-$root/build-sanitize}
 areas=${CPDIFF_SANITIZE_AREAS:-io data train pipeline optim}
 jobs=${CPDIFF_JOBS:-$(nproc)}

@@ -38,22 +38,11 @@ for h in "${harnesses[@]}"; do
 done
 
 # --- tools -------------------------------------------------------------------------------------------
-# Only what is missing, as cmake/install_deps.sh does. libclang-rt-dev (the sanitizer and libFuzzer runtimes)
-# is only recommended by clang, so it is named explicitly.
-need=(libeigen3-dev nlohmann-json3-dev zlib1g-dev libclang-rt-dev)
-command -v "$cxx" > /dev/null 2>&1 || need+=(clang)
-missing=()
-if command -v dpkg-query > /dev/null 2>&1; then
-  for p in "${need[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2> /dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-fi
-if ((${#missing[@]})); then
-  echo "fuzz: installing missing packages: ${missing[*]}"
-  if [ "$(id -u)" -ne 0 ]; then echo "fuzz: run as root (or install: ${missing[*]})" >&2; exit 1; fi
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+# Missing packages through cmake/install_deps.sh (the library's own, then these). libclang-rt-dev (the sanitizer
+# and libFuzzer runtimes) is only recommended by clang, which that script does not install, so it is named.
+extra=(libclang-rt-dev)
+command -v "$cxx" > /dev/null 2>&1 || extra+=(clang)
+bash "$root/cmake/install_deps.sh" "${extra[@]}"
 if [[ "$cxx" == clang++ ]] && ! command -v clang++ > /dev/null 2>&1; then  # only a versioned name, e.g. clang++-14
   cxx="$(printf '%s\n' /usr/bin/clang++-[0-9]* | sort -V | tail -1)"
 fi
