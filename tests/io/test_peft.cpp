@@ -6,9 +6,15 @@
 #include <nlohmann/json.hpp>
 #include <ratio>
 #include <string>
+#include <csignal>
+#include <random>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cpdiff/backend/cpu.hpp"
+#include "cpdiff/io/atomic_file.hpp"
 #include "cpdiff/io/npy.hpp"
 #include "cpdiff/io/peft.hpp"
 #include "cpdiff/io/peft_inspect.hpp"
@@ -82,6 +88,105 @@ TEST_CASE("peft: save then load is exact", "[lora][peft]") {
   CHECK(lora::load_peft(t.path) == b);
   for (const auto& e : fs::directory_iterator(t.path))  // no temporary files left behind
     CHECK(e.path().filename().string().find(".tmp") == std::string::npos);
+}
+
+TEST_CASE("peft: save over a folder replaces the pair as one and keeps the folder's other files", "[lora][peft]") {
+  temp_dir t;
+  const auto a = random_adapter(1, 8, false, 21);
+  const auto b = random_adapter(1, 16, false, 22);
+  // A base model name long enough that adapter_config.json is larger than adapter_model.safetensors.
+  const std::string name(4096, 'm');
+  lora::save_peft(t.path, a, name);
+  // What a Trainer checkpoint folder holds beside the adapter.
+  write_text(t.path / "README.md", "# my adapter\n");
+  write_text(t.path / "training_args.bin", std::string(1000, 'x'));
+  fs::create_directory(t.path / "runs");
+  write_text(t.path / "runs" / "events.txt", "step 1\n");
+  fs::create_symlink("README.md", t.path / "latest");
+  auto inode = [](const fs::path& p) {
+    struct stat st {};
+    REQUIRE(::stat(p.c_str(), &st) == 0);
+    return st.st_ino;
+  };
+  const auto args_inode = inode(t.path / "training_args.bin");
+  auto siblings = [&] {
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator(t.path.parent_path()))
+      if (e.path().filename().string().rfind(t.path.filename().string() + ".", 0) == 0) out.push_back(e.path().string());
+    return out;
+  };
+  auto others_kept = [&] {
+    CHECK(io::read_file_text(t.path / "README.md") == "# my adapter\n");
+    CHECK(inode(t.path / "training_args.bin") == args_inode);  // linked, not copied
+    CHECK(io::read_file_text(t.path / "runs" / "events.txt") == "step 1\n");
+    CHECK(fs::read_symlink(t.path / "latest") == "README.md");
+  };
+  SECTION("a save replaces the pair and keeps every other entry") {
+    lora::save_peft(t.path, b, name);
+    CHECK(lora::load_peft(t.path) == b);
+    others_kept();
+    CHECK(siblings().empty());
+    // Saved through a symbolic link to the folder: the folder is updated, the link stays a link.
+    const fs::path link = t.path.string() + "_link";
+    fs::create_directory_symlink(t.path, link);
+    lora::save_peft(link, a, name);
+    CHECK(fs::is_symlink(link));
+    CHECK(lora::load_peft(t.path) == a);
+    others_kept();
+    fs::remove(link);
+  }
+  SECTION("a save that fails part way leaves the old pair, and no temporary folder") {
+    // The size limit lets adapter_model.safetensors through but not adapter_config.json, written second: saving
+    // the two files one after the other in place would leave b's weights under a's configuration.
+    const temp_dir scratch;
+    lora::save_peft(scratch.path, b, name);
+    const auto weights_size = fs::file_size(scratch.path / lora::peft_weights_file);
+    REQUIRE(fs::file_size(scratch.path / lora::peft_config_file) > weights_size + 8);
+    rlimit old{};
+    REQUIRE(::getrlimit(RLIMIT_FSIZE, &old) == 0);
+    auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit small = old;
+    small.rlim_cur = weights_size + 8;
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+    bool threw = false;
+    try {
+      lora::save_peft(t.path, b, name);
+    } catch (const io_error&) {
+      threw = true;
+    }
+    ::setrlimit(RLIMIT_FSIZE, &old);
+    std::signal(SIGXFSZ, old_handler);
+    CHECK(threw);
+    CHECK(lora::load_peft(t.path) == a);
+    others_kept();
+    CHECK(siblings().empty());
+  }
+  SECTION("a process killed at any moment of a save leaves a or b whole, and its leftovers are found") {
+    std::mt19937 rng(7);
+    int killed_mid_run = 0;
+    for (int round = 0; round < 24; ++round) {
+      const pid_t child = ::fork();
+      REQUIRE(child >= 0);
+      if (child == 0) {
+        try {
+          for (int i = 0;; ++i) lora::save_peft(t.path, i % 2 ? b : a, name);  // until killed
+        } catch (...) {
+          ::_exit(3);
+        }
+      }
+      ::usleep(std::uniform_int_distribution<unsigned>(500, 20000)(rng));
+      ::kill(child, SIGKILL);
+      int status = 0;
+      ::waitpid(child, &status, 0);
+      killed_mid_run += WIFSIGNALED(status);
+      const auto got = lora::load_peft(t.path);
+      CHECK((got == a || got == b));
+      others_kept();
+      io::remove_orphan_temp_files(t.path);
+      CHECK(siblings().empty());
+    }
+    CHECK(killed_mid_run == 24);
+  }
 }
 
 TEST_CASE("peft: the files follow PEFT's layout", "[lora][peft]") {

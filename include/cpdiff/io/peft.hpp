@@ -4,11 +4,12 @@
 //                                        base_model.model.<module>.lora_B.weight [out, r]  F32
 //                                        metadata {"format": "pt"}
 //   <folder>/adapter_config.json         {"peft_type": "LORA", "r": ..., "lora_alpha": ..., ...}
-// Both files are written atomically (io/atomic_file.hpp). The reader applies PEFT's defaults to absent
-// config fields (r 8, lora_alpha 8, lora_dropout 0, use_rslora false) and rejects what a lora::adapter
-// cannot represent (fan_in_fan_out, bias other than "none", per-module rank/alpha patterns, DoRA, keys
-// other than A/B pairs) with an io_error naming the file and the field or key; shapes inconsistent
-// with r are a shape_error naming the file and the key. lora_alpha must be > 0, and a list of
+// The two files are written atomically as a set (io/atomic_folder.hpp's update_folder_atomic): a reader sees the
+// old pair or the new one, never a mix, and the folder's other files (a Trainer checkpoint's) are kept.
+// The reader applies PEFT's defaults to absent config fields (r 8, lora_alpha 8, lora_dropout 0, use_rslora
+// false) and rejects what a lora::adapter cannot represent (fan_in_fan_out, bias other than "none", per-module
+// rank/alpha patterns, DoRA, keys other than A/B pairs) with an io_error naming the file and the field or key;
+// shapes inconsistent with r are a shape_error naming the file and the key. lora_alpha must be > 0, and a list of
 // target_modules must match the modules of the weights both ways (PEFT's match: the path or its last parts).
 #include <algorithm>
 #include <cmath>
@@ -26,6 +27,7 @@
 
 #include "cpdiff/core/error.hpp"
 #include "cpdiff/io/atomic_file.hpp"
+#include "cpdiff/io/atomic_folder.hpp"
 #include "cpdiff/io/json_read.hpp"
 #include "cpdiff/io/safetensors.hpp"
 #include "cpdiff/io/lora_adapter.hpp"
@@ -87,11 +89,13 @@ inline void save_peft(const std::filesystem::path& folder, const adapter& a, con
     c["base_model_name_or_path"] = nullptr;
   else
     c["base_model_name_or_path"] = base_model_name;
-  std::error_code ec;
-  std::filesystem::create_directories(folder, ec);
-  CPDIFF_CHECK(!ec, io_error, where, "cannot create folder '", folder.string(), "': ", ec.message());
-  w.save(folder / peft_weights_file);
-  io::write_file_atomic(folder / peft_config_file, c.dump(2) + "\n");
+  io::update_folder_atomic(
+      folder,
+      [&](const std::filesystem::path& tmp) {
+        w.save(tmp / peft_weights_file);
+        io::write_file_atomic(tmp / peft_config_file, c.dump(2) + "\n");
+      },
+      where);
 }
 
 namespace detail {
