@@ -33,6 +33,7 @@
 #include <cpdiff/data/fashion_mnist.hpp>
 #include <cpdiff/data/image_styles.hpp>
 #include <cpdiff/data/lora_collection.hpp>
+#include <cpdiff/train/data_parallel.hpp>
 #include <cpdiff/train/finetune.hpp>
 #include <cpdiff/io/peft.hpp>
 #include <cpdiff/data/tasks.hpp>
@@ -131,6 +132,10 @@ struct flags {
   std::string ae_skip = "on";            // the style AE's decoder adds Linear(latent -> n) (style_autoencoder.hpp)
   bool quick = false;
   std::string base_model;  // the base's name in the adapters' adapter_config.json (set from --base)
+  // Under mpirun (cond_pdiff_fashion.cpp): the ranks share the LoRA fine-tuning (condition i on rank i % K) and
+  // every batch of the autoencoder and the diffusion; rank 0 alone prints and writes. nullptr: one process.
+  train::communicator* comm = nullptr;
+  bool writes() const { return comm == nullptr || comm->is_root(); }
 };
 
 // ---- one condition of an experiment ----
@@ -188,7 +193,7 @@ void generate_and_evaluate(Sys& sys, Mlp& mlp, const data::lora_layout& layout, 
       mlp.load_adapter(a);
       c.generated.push_back(accuracy_pct(mlp, c.test));
       const std::string folder = example::slug(c.name) + "_" + std::to_string(i);
-      lora::save_peft(out / "adapters" / experiment / folder, a, f.base_model);
+      if (f.writes()) lora::save_peft(out / "adapters" / experiment / folder, a, f.base_model);
       evaluation.push_back({{"adapter", folder}, {"condition", c.name}, {"label_map", c.task.label_map},
                             {"style", c.task.style.name()}, {"test_images", f.test_images},
                             {"accuracy", c.generated.back()}});
@@ -204,7 +209,7 @@ void generate_and_evaluate(Sys& sys, Mlp& mlp, const data::lora_layout& layout, 
       control.push_back(accuracy_pct(mlp, c.test));
     }
     rec.control.push_back(example::mean(control));
-    io::write_file_atomic(out / "adapters" / experiment / "evaluation.json", evaluation.dump(1) + "\n");
+    if (f.writes()) io::write_file_atomic(out / "adapters" / experiment / "evaluation.json", evaluation.dump(1) + "\n");
     std::cout << "  " << experiment << " / " << c.name << (c.seen ? "" : " (held out)") << ": generated best "
               << example::best(c.generated) << ", mean " << example::mean(c.generated) << "  (trained best "
               << (c.trained.empty() ? 0.0 : example::best(c.trained)) << ", base " << c.base_acc
@@ -230,6 +235,17 @@ void finish_record(example::experiment_record& rec, const std::vector<condition>
   rec.latent_dim = z.size() / z.dim(0);
   rec.train_latents.assign(z.data(), z.data() + z.size());
   rec.train_colour = std::move(train_colour);
+}
+
+// Condition i's checkpoints [K * n] and their accuracies [K], computed on rank `owner`, on every rank.
+inline void share_checkpoints(train::communicator& comm, std::size_t owner, std::size_t n, std::vector<float>& checkpoints,
+                              std::vector<double>& accuracies) {
+  std::vector<double> k{double(accuracies.size())};
+  train::broadcast(comm, owner, std::span<double>(k));
+  checkpoints.resize(std::size_t(k[0]) * n);
+  accuracies.resize(std::size_t(k[0]));
+  train::broadcast(comm, owner, std::span<float>(checkpoints));
+  train::broadcast(comm, owner, std::span<double>(accuracies));
 }
 
 // The MLP base: pre-trained on every run (seconds). Returns its clean test accuracy.
@@ -261,8 +277,10 @@ inline double pretrain_base_model(example_vit_model& base, const data::labelled_
                                           {.epochs = f.pretrain_epochs, .lr = lr, .warmup_ratio = warmup,
                                            .seed = f.seed, .log_every = 0, .log = &std::cout})
                          .test_accuracy;
-  models::save_hf_vit(dir, base.base(), settings);
-  std::cout << "  wrote " << dir.string() << " (config.json, model.safetensors)\n";
+  if (f.writes()) {
+    models::save_hf_vit(dir, base.base(), settings);
+    std::cout << "  wrote " << dir.string() << " (config.json, model.safetensors)\n";
+  }
   return acc;
 }
 
@@ -298,6 +316,7 @@ int run(const flags& f, const std::function<std::unique_ptr<Model>()>& make) {
   {
     const auto clean_train = data::make_split(train_split, data::task{}), clean_test = data::make_split(test_split, data::task{});
     const double acc = pretrain_base_model(base, clean_train, clean_test, f);
+    if (f.comm) train::broadcast_values(*f.comm, base.parameters());  // every rank fine-tunes rank 0's base
     std::cout << "  base accuracy on clean test images: " << 100 * acc << "%\n";
     rep.set_base_accuracy(100 * acc);
   }
@@ -310,9 +329,12 @@ int run(const flags& f, const std::function<std::unique_ptr<Model>()>& make) {
   const train::finetune_config ft{.epochs = f.finetune_epochs, .lr = 3e-3, .seed = f.seed + 1,
                                  .collect_last = f.checkpoints, .log_every = 0};
 
-  // Fine-tunes a LoRA per seen condition, collecting its last K checkpoints; records accuracies.
+  // Fine-tunes a LoRA per seen condition, collecting its last K checkpoints; records accuracies. Under mpirun
+  // condition i is fine-tuned by rank i % K and its checkpoints and accuracies are then shared with every rank.
   auto collect = [&](std::vector<condition>& cs, data::lora_collection& coll) {
     const std::unique_ptr<Model> probe = fresh();  // evaluates each checkpoint
+    const std::size_t ranks = f.comm ? f.comm->size() : 1, rank = f.comm ? f.comm->rank() : 0;
+    std::vector<std::vector<float>> checkpoints(cs.size());  // [K * n] of each condition, on its rank
     for (std::size_t i = 0; i < cs.size(); ++i) {
       auto& c = cs[i];
       c.test = data::make_split(test_split, c.task);
@@ -321,16 +343,24 @@ int run(const flags& f, const std::function<std::unique_ptr<Model>()>& make) {
       m.set_mode(models::lora_mode::finetune);
       m.reset_lora(f.seed + 7);
       c.base_acc = accuracy_pct(m, c.test);  // B = 0: exactly the base
-      if (!c.seen) continue;
+      if (!c.seen || i % ranks != rank) continue;
       const auto train = data::make_split(train_split, c.task);
-      const std::size_t id = coll.add_condition(c.name, c.row);
       auto cfg = ft;
       cfg.on_checkpoint = [&](std::size_t, const lora::adapter& a) {
-        coll.append(id, a);
+        const auto flat = coll.layout().flatten(a);
+        checkpoints[i].insert(checkpoints[i].end(), flat.begin(), flat.end());
         probe->load_adapter(a);
         c.trained.push_back(accuracy_pct(*probe, c.test));
       };
       train::finetune_lora(m, train, data::labelled_images{}, cfg);
+    }
+    for (std::size_t i = 0; i < cs.size(); ++i) {
+      auto& c = cs[i];
+      if (!c.seen) continue;
+      if (f.comm) share_checkpoints(*f.comm, i % ranks, coll.layout().size(), checkpoints[i], c.trained);
+      const std::size_t id = coll.add_condition(c.name, c.row), n = coll.layout().size();
+      for (std::size_t k = 0; k < c.trained.size(); ++k)
+        coll.append(id, std::span<const float>(checkpoints[i]).subspan(k * n, n));
       std::cout << "  LoRA for " << c.name << ": base " << c.base_acc << "% -> trained best "
                 << example::best(c.trained) << "%, mean " << example::mean(c.trained) << "% over "
                 << c.trained.size() << " checkpoints  [" << seconds() << " s]\n";
@@ -360,11 +390,11 @@ int run(const flags& f, const std::function<std::unique_ptr<Model>()>& make) {
   };
   const train::train_options ae_opt{.steps = f.ae_steps, .batch_size = f.batch, .adamw = {.lr = 1e-3, .weight_decay = 2e-6},
                                     .schedule = train::lr_schedule::cosine, .warmup_steps = f.ae_steps / 20,
-                                    .seed = f.seed + 11, .log = &std::cout, .log_every = f.ae_steps / 5};
+                                    .seed = f.seed + 11, .log = &std::cout, .log_every = f.ae_steps / 5, .comm = f.comm};
   const train::train_options dm_opt{.steps = f.diffusion_steps, .batch_size = f.batch, .adamw = {.lr = 1e-3, .weight_decay = 2e-6},
                                     .schedule = train::lr_schedule::cosine, .warmup_steps = f.diffusion_steps / 20,
                                     .ema_decay = f.ema, .ema_warmup = true, .seed = f.seed + 12, .log = &std::cout,
-                                    .log_every = f.diffusion_steps / 5};
+                                    .log_every = f.diffusion_steps / 5, .comm = f.comm};
 
   // Stages 4-8 of the tasks and styles experiments on their collection: train the autoencoder and the
   // diffusion, generate N LoRAs per condition, de-normalise, evaluate, and add the experiment to the report.
@@ -629,17 +659,29 @@ int run(const flags& f, const std::function<std::unique_ptr<Model>()>& make) {
     rep.add(std::move(rec));
   }
 
-  rep.write();
+  if (f.writes()) rep.write();
   std::cout << "\nwrote " << (f.out / "report.md").string() << ", report.json, figures and adapters  [" << seconds()
             << " s]\n";
   return 0;
 }
 
 // The whole program on backend Dev (cond_pdiff_fashion.cpp: cpu; cond_pdiff_fashion_cuda.cu: cuda).
+// comm: the ranks of an mpirun job (cond_pdiff_fashion.cpp), or nullptr for one process.
 template <class Dev>
-int fashion_main(int argc, char** argv) {
+int fashion_main(int argc, char** argv, train::communicator* comm = nullptr) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines appear as they are written, also in a log file
+  // The ranks other than 0 print nothing (their std::cout goes nowhere until this returns); errors still show.
+  struct discard : std::streambuf {
+    int overflow(int c) override { return traits_type::not_eof(c); }
+  } nowhere;
+  struct restore {
+    std::streambuf* buf;
+    ~restore() { std::cout.rdbuf(buf); }
+  } keep{std::cout.rdbuf()};
+  if (comm && !comm->is_root()) std::cout.rdbuf(&nowhere);
   flags f;
+  f.comm = comm;
+  if (comm) std::cout << "data parallel: " << comm->size() << " ranks (" << comm->name() << ")\n";
   try {
     example::flag_parser p("cond_pdiff_fashion", "Cond P-Diff on Fashion-MNIST: tasks, styles and held-out interpolations");
     p.add("--out", f.out, "output folder");

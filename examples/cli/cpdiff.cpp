@@ -54,11 +54,6 @@ int run_command(const std::vector<std::string>& args, cpdiff::train::communicato
   return 2;
 }
 
-// Started by mpirun / mpiexec (OpenMPI sets OMPI_COMM_WORLD_SIZE; PMI and PMIx launchers their own).
-bool under_mpirun() {
-  return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE") || std::getenv("PMIX_RANK");
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -70,12 +65,12 @@ int main(int argc, char** argv) {
   }
 #if defined(CPDIFF_CLI_MPI)
   // a failing rank ends every rank (mpi_session::run), with this command's exit status
-  if (args[0] == "fit" && under_mpirun())
+  if (args[0] == "fit" && cpdiff::train::launched_by_mpirun())
     return cpdiff::train::mpi_session::run(argc, argv, [&](cpdiff::train::mpi_communicator& comm) {
       return run_command(args, &comm);
     });
 #else
-  if (args[0] == "fit" && under_mpirun())
+  if (args[0] == "fit" && cpdiff::train::launched_by_mpirun())
     std::cerr << "cpdiff fit: started by mpirun, but this cpdiff was built without MPI: each rank fits alone\n";
 #endif
   return run_command(args, nullptr);

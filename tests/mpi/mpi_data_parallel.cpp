@@ -204,6 +204,27 @@ TEST_CASE("mpi: average_buffers sets every non-trainable entry to its mean over 
     }
 }
 
+TEST_CASE("mpi: broadcast gives every rank the owner's values exactly; broadcast_values rank 0's parameters",
+          "[mpi]") {
+  const std::size_t owner = world->size() - 1;
+  std::vector<double> d(7);
+  std::vector<float> f(1000);
+  for (std::size_t i = 0; i < d.size(); ++i) d[i] = (double(world->rank()) + 1) * (0.1 + double(i));
+  for (std::size_t i = 0; i < f.size(); ++i) f[i] = (float(world->rank()) + 1) * (1e-3f * float(i) - 0.3f);
+  train::broadcast(*world, owner, std::span<double>(d));
+  train::broadcast(*world, owner, std::span<float>(f));
+  for (std::size_t i = 0; i < d.size(); ++i) REQUIRE(d[i] == (double(owner) + 1) * (0.1 + double(i)));
+  for (std::size_t i = 0; i < f.size(); ++i) REQUIRE(f[i] == (float(owner) + 1) * (1e-3f * float(i) - 0.3f));
+  // two models built from different seeds (trainable and BatchNorm entries alike) end up as rank 0's
+  models::style_autoencoder<models::style_small> ae(40, 100 + world->rank(), {.linear_skip = true});
+  models::style_autoencoder<models::style_small> root_ae(40, 100, {.linear_skip = true});
+  auto& ps = ae.parameters();
+  for (std::size_t i = 0; i < ps.size(); ++i) ps.values().data()[i] += float(i % 7) * 0.01f * float(world->rank());
+  train::broadcast_values(*world, ps);
+  const float* want = root_ae.parameters().values().data();
+  for (std::size_t i = 0; i < ps.size(); ++i) REQUIRE(ps.values().data()[i] == want[i]);
+}
+
 namespace {
 
 // rank 1 disappears (a crash) or throws at step k of a two-rank run; rank 0 is then inside a collective

@@ -9,6 +9,7 @@
 // or fails. The trainers keep to that; a rank that throws ends the job (mpi_session calls MPI_Abort).
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <span>
 #include <string>
 #include <utility>
@@ -41,5 +42,11 @@ class communicator {
 
   bool is_root() const { return rank() == 0; }
 };
+
+// Whether this process was started by mpirun / mpiexec (OpenMPI sets OMPI_COMM_WORLD_SIZE; PMI and PMIx
+// launchers their own): a program built with MPI then runs data-parallel (mpi_session::run).
+inline bool launched_by_mpirun() {
+  return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE") || std::getenv("PMIX_RANK");
+}
 
 }  // namespace cpdiff::train
