@@ -1,7 +1,8 @@
 // Writes a valid seed corpus for every fuzz harness, with the library's own writers, in the split format
 // each harness expects (fuzz_util.hpp):
 //   make_seeds OUT      ->  OUT/safetensors/  OUT/npy/  OUT/idx/  OUT/peft/  OUT/lora_collection/
-//                           OUT/checkpoint/  OUT/manifest/  OUT/generator_config/
+//                           OUT/checkpoint/  OUT/manifest/  OUT/generator_config/  OUT/weights/
+//                           OUT/generator/  OUT/npy_xtensor/
 // Built without sanitizers (tests/fuzz/run.sh); deterministic, so the corpus is the same on every run.
 #include <zlib.h>
 
@@ -24,7 +25,11 @@
 #include "cpdiff/io/npy.hpp"
 #include "cpdiff/io/peft.hpp"
 #include "cpdiff/io/safetensors.hpp"
+#include "cpdiff/models/style_autoencoder.hpp"
 #include "cpdiff/pipeline/generator_config.hpp"
+#include "cpdiff/pipeline/lora_generator.hpp"
+#include "cpdiff/pipeline/text_condition.hpp"
+#include "cpdiff/tensor/weights_file.hpp"
 #include "fuzz_util.hpp"
 
 namespace {
@@ -327,6 +332,87 @@ void generator_config_seeds() {
   seed("generator_config", "empty.json", "{}");
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Model weights files (fuzz_weights.cpp: the file itself)
+// ---------------------------------------------------------------------------------------------------
+// fuzz_weights.cpp's model: style_autoencoder<style_small, T> of n = 40 with the linear skip. Another seed
+// than the harness's (1), so that a load changes every value.
+template <class T>
+void weights_seed(const fs::path& tmp, const std::string& name) {
+  models::style_autoencoder<models::style_small, T> m(40, 2, {.linear_skip = true});
+  const fs::path file = tmp / name;
+  save_weights(file, m);
+  models::style_autoencoder<models::style_small, T> check(40, 1, {.linear_skip = true});
+  load_weights(file, check);  // it must load into the harness's model
+  seed("weights", name, read_bytes(file));
+}
+
+void weights_seeds(const fs::path& tmp) {
+  weights_seed<float>(tmp, "style_small_n40_f32.safetensors");
+  weights_seed<double>(tmp, "style_small_n40_f64.safetensors");
+}
+
+// ---------------------------------------------------------------------------------------------------
+// LoRA generators (fuzz_generator.cpp: an archive of the folder lora_generator::save writes)
+// ---------------------------------------------------------------------------------------------------
+// A tiny generator fitted with the fewest steps the settings allow (21 per stage) on a collection of two
+// conditions of three checkpoints each (n = 24).
+void generator_seed(const fs::path& tmp, const std::string& name, pipeline::condition_kind kind,
+                    const pipeline::generator_config& c) {
+  data::lora_collection coll(data::lora_layout(sample_adapter(2, 16, false, 50)));
+  const std::vector<std::string> texts = {"sentiment of movie reviews", "paraphrase detection"};
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    const std::vector<float> feature = kind == pipeline::condition_kind::text
+                                           ? pipeline::text_condition(c.text_dim).encode(texts[i])
+                                           : std::vector<float>{0.5f - float(i), 1.0f, -2.0f + 3.0f * float(i)};
+    const std::string name = kind == pipeline::condition_kind::text ? texts[i] : texts[i] + ".npy";
+    const std::size_t k = coll.add_condition(name, feature);
+    for (std::uint64_t j = 0; j < 3; ++j) coll.append(k, sample_adapter(2, 16, false, 200 + 10 * i + 4 * j));
+  }
+  pipeline::peft_dataset ds{std::move(coll), kind, io::st_dtype::F16, "roberta-base", 6};
+  auto g = pipeline::lora_generator<>::fit(ds, c);
+  const fs::path folder = tmp / name;
+  g.save(folder);
+  (void)pipeline::lora_generator<>::load(folder);  // it must load, or the harness would start from refusals only
+  seed("generator", name + ".bin", folder_archive(folder));
+}
+
+void generator_seeds(const fs::path& tmp) {
+  pipeline::generator_config c;
+  c.autoencoder_steps = 21;
+  c.diffusion_steps = 21;
+  c.batch = 4;
+  c.ddim_steps = 4;
+  c.checkpoint_every = 0;
+  c.text_dim = 8;
+  generator_seed(tmp, "text_pooled", pipeline::condition_kind::text, c);
+  // Vector conditions, per-condition statistics, no EMA, 50 timesteps sampled by DDPM (ddim_steps 0).
+  c.normalise = "per_condition";
+  c.ema = 0;
+  c.timesteps = 50;
+  c.ddim_steps = 0;
+  c.linear_skip = false;
+  generator_seed(tmp, "vector_per_condition", pipeline::condition_kind::vector, c);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// npy through the xtensor adaptors (fuzz_npy_xtensor.cpp: the file itself)
+// ---------------------------------------------------------------------------------------------------
+template <class T>
+void npy_xtensor_seed(const std::string& name, const std::vector<std::size_t>& shape, const std::vector<T>& data) {
+  seed("npy_xtensor", name, as_string(io::to_npy_bytes<T>(shape, std::span<const T>(data))));
+}
+
+void npy_xtensor_seeds() {
+  npy_xtensor_seed<float>("f4_scalar.npy", {}, {-2.5f});
+  npy_xtensor_seed<double>("f8_5.npy", {5}, {0.0, -1.5, 1e300, std::numeric_limits<double>::quiet_NaN(), 3.0});
+  npy_xtensor_seed<std::int32_t>("i4_2x3x2.npy", {2, 3, 2},
+                                 {0, 1, -1, 7, 2147483647, -2147483647 - 1, 5, 6, 8, 9, 10, 11});
+  const std::vector<float> f = values(24, 5);
+  npy_xtensor_seed<float>("f4_2x3x4.npy", {2, 3, 4}, f);
+  npy_xtensor_seed<float>("f4_2x0x3.npy", {2, 0, 3}, {});
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -347,6 +433,9 @@ int main(int argc, char** argv) {
     checkpoint_seeds(tmp);
     manifest_seeds();
     generator_config_seeds();
+    weights_seeds(tmp);
+    generator_seeds(tmp);
+    npy_xtensor_seeds();
     fs::remove_all(tmp);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "make_seeds: %s\n", e.what());

@@ -243,6 +243,24 @@ TEST_CASE("npy xtensor adaptors and interop with xt::load_npy / xt::dump_npy", "
   CHECK(back(1, 2) == 1.5f);
 }
 
+TEST_CASE("npy xtensor adaptors refuse an empty shape whose strides overflow, and take the others", "[io][npy][xtensor]") {
+  // tests/fuzz/regress/npy_xtensor/: xtensor's signed strides overflowed (undefined behaviour) on such shapes.
+  temp_dir d;
+  const std::size_t big = std::size_t{1} << 63;
+  io::save_npy<float>(d / "e.npy", std::vector<std::size_t>{0, big, big}, std::vector<float>{});
+  CHECK(io::load_npy<float>(d / "e.npy").data.empty());  // the reader takes it: it holds no values
+  REQUIRE_THROWS_AS(io::load_npy_xarray<float>(d / "e.npy"), cpdiff::shape_error);
+  REQUIRE_THROWS_WITH(io::load_npy_xarray<float>(d / "e.npy"),
+                      Contains("io::load_npy_xarray") && Contains("e.npy") &&
+                          Contains("(0, 9223372036854775808, 9223372036854775808)") && Contains("from axis 2"));
+  CHECK_THROWS_WITH(io::to_xtensor(io::npy_array<float>{{0, big}, {}}), Contains("io::to_xtensor") && Contains("from axis 1"));
+  // A zero to the right of the large dimensions: every stride is 0, xtensor's arithmetic does not overflow.
+  io::save_npy<double>(d / "z.npy", std::vector<std::size_t>{big, big, 0}, std::vector<double>{});
+  const auto z = io::load_npy_xarray<double>(d / "z.npy");
+  CHECK(z.size() == 0);
+  CHECK(z.dimension() == 3);
+}
+
 TEST_CASE("load_npy to an integer type refuses NaN, infinite and out-of-range values", "[io][npy]") {
   auto f32 = [](std::vector<float> v) { return io::to_npy_bytes<float>(std::vector<std::size_t>{v.size()}, v); };
   auto refused = [](const std::vector<std::byte>& b, auto type_tag) {

@@ -182,6 +182,20 @@ TEST_CASE("lora_generator::load refuses a folder whose parts disagree, naming th
   edit_index([](auto& j) { j["condition"]["dim"] = 16; });
   CHECK_THROWS_WITH(pipeline::lora_generator<>::load(m), Catch::Contains("statistics.safetensors': tensor 'features' is not [3, 16]"));
   gen.save(m);
+  // tests/fuzz/regress/generator/: sizes in the index alone no longer build the models (they allocated terabytes)
+  edit_index([](auto& j) { j["condition"]["dim"] = 1000000000; });
+  CHECK_THROWS_WITH(pipeline::lora_generator<>::load(m), Catch::Contains("statistics.safetensors': tensor 'features' is not [3, 1000000000]"));
+  gen.save(m);
+  edit_index([](auto& j) { j["config"]["timesteps"] = 1000000000; });
+  CHECK_THROWS_WITH(pipeline::lora_generator<>::load(m), Catch::Contains("'timesteps' must be in [2, 1000000]"));
+  gen.save(m);
+  // text features of another width than the denoiser's: text_feature() could never be used with generate()
+  edit_index([](auto& j) { j["config"]["text_dim"] = 16; });
+  CHECK_THROWS_WITH(pipeline::lora_generator<>::load(m), Catch::Contains("condition 'dim' is 32 but the text features of config 'text_dim' have 16"));
+  auto narrow = short_config();
+  narrow.text_dim = 16;
+  CHECK_THROWS_WITH(pipeline::lora_generator<>::fit(ds, narrow), Catch::Contains("the data set's text features have 32 values, the settings' text_dim is 16"));
+  gen.save(m);
   edit_index([](auto& j) { j["config"]["normalise"] = "sometimes"; });
   CHECK_THROWS_WITH(pipeline::lora_generator<>::load(m), Catch::Contains("'normalise' must be \"pooled\" or \"per_condition\""));
   gen.save(m);

@@ -1,5 +1,7 @@
 // save_weights / load_weights (tensor/weights_file.hpp) and parameter_summary.
 #include <filesystem>
+#include <limits>
+#include <vector>
 
 #include "cpdiff/cpdiff.hpp"
 #include "support/gradcheck.hpp"
@@ -68,6 +70,36 @@ TEST_CASE("weights: another configuration, other names or shapes are refused and
     std::filesystem::remove(p5);
   }
   std::filesystem::remove(path);
+}
+
+TEST_CASE("weights: a tensor of another dtype or a NaN or infinite value is refused and nothing changes",
+          "[tensor][weights]") {
+  // tests/fuzz/regress/weights/: a float file loaded into a double model (once rounded up silently), a NaN weight.
+  const auto path = temp_file("dtype");
+  models::style_autoencoder<models::style_small> a(40, 1, {.linear_skip = true});
+  models::style_autoencoder<models::style_small, double> d(40, 2, {.linear_skip = true});
+  save_weights(path, a);
+  const auto& pd = std::as_const(d.parameters());
+  const std::vector<double> before(pd.values().data(), pd.values().data() + pd.size());
+  REQUIRE_THROWS_AS(load_weights(path, d), io_error);
+  REQUIRE_THROWS_WITH(load_weights(path, d), Catch::Contains("is F32, the model's dtype is F64"));
+  for (std::size_t i = 0; i < before.size(); ++i) REQUIRE(pd.values().data()[i] == before[i]);
+
+  const auto p2 = temp_file("not_finite");
+  parameter_store<float, cpu> p, q;
+  rng g{1};
+  nn::linear<3, 4> fp(p, "fc", g), fq(q, "fc", g);
+  p.value(p.find("fc.bias")).data()[1] = std::numeric_limits<float>::infinity();
+  save_weights(p2, p);
+  const float kept = std::as_const(q).value(q.find("fc.weight")).data()[0];
+  REQUIRE_THROWS_AS(load_weights(p2, q), io_error);
+  REQUIRE_THROWS_WITH(load_weights(p2, q), Catch::Contains("tensor 'fc.bias' holds inf at index 1"));
+  REQUIRE(std::as_const(q).value(q.find("fc.weight")).data()[0] == kept);
+  p.value(p.find("fc.bias")).data()[1] = std::numeric_limits<float>::quiet_NaN();
+  save_weights(p2, p);
+  REQUIRE_THROWS_WITH(load_weights(p2, q), Catch::Contains("tensor 'fc.bias' holds nan at index 1"));
+  std::filesystem::remove(path);
+  std::filesystem::remove(p2);
 }
 
 TEST_CASE("weights: an autoencoder trainer's checkpoint is refused by a trainer of another vector length",

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cstddef>
 #include <filesystem>
+#include <limits>
 #include <span>
+#include <string>
 #include <vector>
 
 #include <xtensor/xarray.hpp>
@@ -15,8 +17,28 @@
 
 namespace cpdiff::io {
 
+namespace detail {
+// xtensor computes an array's strides as signed products of its trailing dimensions (std::ptrdiff_t,
+// xt::detail::compute_strides), and each must fit: a zero-element shape such as (0, 2^63, 2^63), which the .npy
+// reader accepts (it holds no values), would overflow them.
+inline void check_xtensor_shape(const std::vector<std::size_t>& shape, const char* where, const std::string& source) {
+  constexpr auto most = static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max());
+  std::size_t n = 1;
+  for (std::size_t i = shape.size(); i-- > 0 && n != 0;) {
+    if (!checked_mul(n, shape[i], n) || n > most) {
+      std::string dims;
+      for (std::size_t k = 0; k < shape.size(); ++k) dims += (k ? ", " : "") + std::to_string(shape[k]);
+      throw_error<shape_error>(where, source.empty() ? "" : "'" + source + "': ", "shape (", dims,
+                               ") cannot be an xtensor array: the product of its dimensions from axis ", i,
+                               " on exceeds 2^63 - 1 (xtensor's strides are std::ptrdiff_t); use io::load_npy");
+    }
+  }
+}
+}  // namespace detail
+
 template <class T>
 xt::xarray<T> to_xtensor(const npy_array<T>& a) {
+  detail::check_xtensor_shape(a.shape, "io::to_xtensor", "");
   xt::xarray<T> out(a.shape);  // row-major by default
   std::copy(a.data.begin(), a.data.end(), out.begin());
   return out;
@@ -35,7 +57,9 @@ auto from_xtensor(const xt::xexpression<E>& e) {
 
 template <class T>
 xt::xarray<T> load_npy_xarray(const std::filesystem::path& path) {
-  return to_xtensor(load_npy<T>(path));
+  const npy_array<T> a = load_npy<T>(path);
+  detail::check_xtensor_shape(a.shape, "io::load_npy_xarray", path.string());
+  return to_xtensor(a);
 }
 
 template <class E>

@@ -116,7 +116,8 @@ struct generator_config {
     require(autoencoder_steps > 20, "autoencoder_steps", "> 20 (the warm-up is 5%)");
     require(diffusion_steps > 20, "diffusion_steps", "> 20 (the warm-up is 5%)");
     require(batch > 0, "batch", "> 0");
-    require(timesteps > 1, "timesteps", "> 1");
+    // the noise schedule holds every step (the paper's T is 1000): a bound keeps a config file from allocating
+    require(timesteps > 1 && timesteps <= 1'000'000, "timesteps", "in [2, 1000000]");
     require(ddim_steps <= timesteps, "ddim_steps", "<= timesteps");
     require(autoencoder_lr > 0 && std::isfinite(autoencoder_lr), "autoencoder_lr", "finite and > 0");
     require(diffusion_lr > 0 && std::isfinite(diffusion_lr), "diffusion_lr", "finite and > 0");

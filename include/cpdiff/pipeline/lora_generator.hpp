@@ -87,6 +87,10 @@ class lora_generator {
     c.validate("pipeline::lora_generator::fit");
     const auto t0 = std::chrono::steady_clock::now();
     const data::lora_collection& coll = ds.collection;
+    CPDIFF_CHECK(ds.kind != condition_kind::text || coll.feature_dim() == c.text_dim, config_error,
+                 "pipeline::lora_generator::fit", "the data set's text features have ", coll.feature_dim(),
+                 " values, the settings' text_dim is ", c.text_dim,
+                 " (load_peft_dataset with peft_dataset_options{.text_dim = config.text_dim})");
     lora_generator g(c, coll.layout(), ds.kind, ds.dtype, ds.base_model, coll.feature_dim(), be);
     g.pooled_ = coll.pooled_statistics();
     for (std::size_t i = 0; i < coll.condition_count(); ++i) {

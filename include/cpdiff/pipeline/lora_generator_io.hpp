@@ -142,28 +142,38 @@ lora_generator<B> lora_generator<B>::load(const std::filesystem::path& folder, B
   io::st_dtype dtype;
   if (!io::st_dtype_from_name(json_get<std::string>(adapter, "dtype", file), dtype) || !io::st_dtype_is_float(dtype))
     generator_fail(file, "adapter dtype '", adapter["dtype"].template get<std::string>(), "' is not a floating-point dtype");
-  lora_generator g(c, detail::layout_from_json(adapter, file), kind == "text" ? condition_kind::text : condition_kind::vector,
-                   dtype, json_get<std::string>(adapter, "base_model_name_or_path", file),
-                   json_get<std::size_t>(cond, "dim", file), be);
-  const std::size_t n = g.layout_.size(), d = g.feature_dim_;
+  data::lora_layout layout = detail::layout_from_json(adapter, file);
+  const std::size_t n = layout.size(), d = json_get<std::size_t>(cond, "dim", file);
 
+  // The statistics and features before the models are built: their tensors, which the file must hold, bound the
+  // sizes the models are built with (n, the feature width), so that the index alone cannot make load() allocate.
   const auto stats_file = folder / "statistics.safetensors";
   const io::safetensors_file st = io::load_safetensors(stats_file);
-  g.pooled_ = {detail::read_stat(st, "pooled.mean", n, false, stats_file), detail::read_stat(st, "pooled.std", n, true, stats_file)};
+  data::zscore_stats pooled{detail::read_stat(st, "pooled.mean", n, false, stats_file),
+                            detail::read_stat(st, "pooled.std", n, true, stats_file)};
   const auto conds = json_get<nlohmann::json>(j, "conditions", file);
   if (!conds.is_array() || conds.empty()) generator_fail(file, "'conditions' is not a non-empty list");
   if (!st.contains("features") || st.at("features").shape != std::vector<std::size_t>{conds.size(), d})
     generator_fail(stats_file, "tensor 'features' is not [", conds.size(), ", ", d, "] (conditions x feature width of ",
                    index_file, ")");
   const std::vector<float> features = st.to_f32("features");
+  std::vector<condition_record> records;
   for (std::size_t i = 0; i < conds.size(); ++i) {
     const std::string p = "condition." + std::to_string(i);
-    g.conditions_.push_back({json_get<std::string>(conds[i], "name", file),
-                             {features.begin() + std::ptrdiff_t(i * d), features.begin() + std::ptrdiff_t((i + 1) * d)},
-                             json_get<std::size_t>(conds[i], "checkpoints", file),
-                             {detail::read_stat(st, p + ".mean", n, false, stats_file),
-                              detail::read_stat(st, p + ".std", n, true, stats_file)}});
+    records.push_back({json_get<std::string>(conds[i], "name", file),
+                       {features.begin() + std::ptrdiff_t(i * d), features.begin() + std::ptrdiff_t((i + 1) * d)},
+                       json_get<std::size_t>(conds[i], "checkpoints", file),
+                       {detail::read_stat(st, p + ".mean", n, false, stats_file),
+                        detail::read_stat(st, p + ".std", n, true, stats_file)}});
   }
+  if (kind == "text" && d != c.text_dim)
+    generator_fail(file, "condition 'dim' is ", d, " but the text features of config 'text_dim' have ", c.text_dim,
+                   " values: text_feature() would not fit the denoiser");
+
+  lora_generator g(c, std::move(layout), kind == "text" ? condition_kind::text : condition_kind::vector, dtype,
+                   json_get<std::string>(adapter, "base_model_name_or_path", file), d, be);
+  g.pooled_ = std::move(pooled);
+  g.conditions_ = std::move(records);
   load_weights(folder / "autoencoder.safetensors", *g.ae_);
   load_weights(folder / "denoiser.safetensors", *g.net_);
   const auto latent = json_get<nlohmann::json>(j, "latent", file);

@@ -3,12 +3,14 @@
 // (trainable and frozen, e.g. BatchNorm running statistics) under its store name, in the model's dtype,
 // and the model's configuration in __metadata__ so that loading into another model is refused.
 //   save_weights("ae.safetensors", ae);      // ae.parameters(), and ae.describe() when the model has it
-//   load_weights("ae.safetensors", ae2);     // io_error: other configuration, missing or extra tensors;
-//                                            // shape_error: a tensor of another shape. Nothing changes
-//                                            // unless everything matches.
+//   load_weights("ae.safetensors", ae2);     // io_error: other configuration, missing or extra tensors,
+//                                            // another dtype, a NaN or infinite value; shape_error: a tensor
+//                                            // of another shape. Nothing changes unless everything matches.
 //   std::cout << parameter_summary(ae.parameters());   // per module and in total
 // Written atomically (temporary file + rename). The files load in PyTorch with safetensors.torch.load_file.
+#include <cmath>
 #include <cstddef>
+#include <cstring>
 #include <filesystem>
 #include <iomanip>
 #include <map>
@@ -55,11 +57,12 @@ void add_entries(io::safetensors_writer& w, parameter_store<T, B>& ps, Keep&& ke
 }
 
 // Copies f's tensors into the store's entries that `keep` accepts, after checking that f holds exactly those
-// names with the same shapes (io_error naming missing and unexpected tensors, shape_error naming one tensor):
+// names with the same shapes (io_error naming missing and unexpected tensors, shape_error naming one tensor) and,
+// with `exact` (a cpdiff weights file), in the store's dtype with every value finite (io_error naming the tensor):
 // nothing changes unless everything matches.
 template <class T, class B, class Keep>
 void load_entries(const io::safetensors_file& f, const std::filesystem::path& path, parameter_store<T, B>& ps,
-                  Keep&& keep, const char* where) {
+                  Keep&& keep, const char* where, bool exact = false) {
   std::set<std::string> expected, found;
   for (const auto& e : ps.entries())
     if (keep(e.name)) expected.insert(e.name);
@@ -83,6 +86,18 @@ void load_entries(const io::safetensors_file& f, const std::filesystem::path& pa
     const shape file_shape = shape::from_range(t.shape.begin(), t.shape.end());
     CPDIFF_CHECK(file_shape == e.shape, shape_error, where, "'", path.string(), "': tensor '", e.name, "' has shape ",
                  file_shape, ", the model's is ", e.shape);
+    if (!exact) continue;
+    CPDIFF_CHECK(t.dtype == dtype_of<T>(), io_error, where, "'", path.string(), "': tensor '", e.name, "' is ",
+                 io::st_dtype_name(t.dtype), ", the model's dtype is ", io::st_dtype_name(dtype_of<T>()),
+                 " (load the file into a model of the dtype it was saved from)");
+    // Finite, as after any good training step (the trainers refuse a non-finite loss; checkpoints the same).
+    const auto raw = f.raw(e.name);
+    for (std::size_t k = 0; k < raw.size() / sizeof(T); ++k) {
+      T v;
+      std::memcpy(&v, raw.data() + k * sizeof(T), sizeof(T));
+      CPDIFF_CHECK(std::isfinite(v), io_error, where, "'", path.string(), "': tensor '", e.name, "' holds ", v,
+                   " at index ", k, " (the weights of a diverged run?); a model's weights must be finite");
+    }
   }
   for (std::size_t i = 0; i < ps.count(); ++i) {
     const std::string& name = ps.entry(param_id{i}).name;
@@ -107,7 +122,7 @@ void save_weights(const std::filesystem::path& path, parameter_store<T, B>& ps, 
   w.save(path);
 }
 
-// Checks the file against the store (format, config, names, shapes, dtype) before copying anything in.
+// Checks the file against the store (format, config, names, shapes, dtype, finite values) before copying anything in.
 template <class T, class B>
 void load_weights(const std::filesystem::path& path, parameter_store<T, B>& ps, const std::string& config = "") {
   constexpr const char* where = "load_weights";
@@ -122,7 +137,7 @@ void load_weights(const std::filesystem::path& path, parameter_store<T, B>& ps, 
   CPDIFF_CHECK(file_config == config, io_error, where, "'", path.string(), "' holds the weights of the model ",
                file_config.empty() ? "(no configuration recorded)" : file_config, ", not of this one: ",
                config.empty() ? "(no configuration given)" : config);
-  weights_detail::load_entries(f, path, ps, weights_detail::every_entry, where);
+  weights_detail::load_entries(f, path, ps, weights_detail::every_entry, where, true);
 }
 
 // A model: its parameters() and, when it has one, its describe().
