@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <csignal>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -12,13 +11,13 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/data/lora_collection.hpp"
 #include "cpdiff/io/npy.hpp"
+#include "support/file_size_limit.hpp"
 
 using namespace cpdiff;
 namespace fs = std::filesystem;
@@ -431,20 +430,7 @@ TEST_CASE("lora_collection: save over a folder replaces the whole set or nothing
     for (const auto& e : fs::directory_iterator(scratch.p))
       if (e.path().extension() == ".npy") npy_max = std::max(npy_max, fs::file_size(e.path()));
     REQUIRE(fs::file_size(scratch.p / "index.json") > npy_max + 8);
-    rlimit old{};
-    REQUIRE(::getrlimit(RLIMIT_FSIZE, &old) == 0);
-    auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
-    rlimit small = old;
-    small.rlim_cur = npy_max + 8;
-    REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
-    bool threw = false;
-    try {
-      b.save(g.p);
-    } catch (const io_error&) {
-      threw = true;
-    }
-    ::setrlimit(RLIMIT_FSIZE, &old);
-    std::signal(SIGXFSZ, old_handler);
+    const bool threw = testing::throws_io_error_past_file_size(npy_max + 8, [&] { b.save(g.p); });
     CHECK(threw);
     same(data::lora_collection::load(g.p), a);
     CHECK(siblings().empty());

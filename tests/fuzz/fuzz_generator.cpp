@@ -18,7 +18,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
-#include <optional>
 #include <span>
 #include <vector>
 
@@ -80,24 +79,7 @@ void exercise(generator& g) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  const auto& dir = scratch();
-  dir.clear();
-  for (const auto& f : cpdiff_fuzz::split_archive(data, size))
-    if (!cpdiff_fuzz::write_bytes(dir / f.name, f.content)) return 0;
-  std::optional<generator> g;
-  try {
-    g.emplace(generator::load(dir.path()));
-    cpdiff_fuzz::accepted("lora_generator::load");
-  } catch (const std::exception& e) {
-    cpdiff_fuzz::refused("lora_generator::load", e);
-    return 0;
-  }
-  // What load() accepted must be usable: an exception from here on means the loader let bad input through.
-  try {
-    exercise(*g);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "fuzz_generator: a loaded generator throws on use: %s\n", e.what());
-    __builtin_trap();
-  }
-  return 0;
+  return cpdiff_fuzz::fuzz_folder_reader(
+      scratch(), data, size, "lora_generator::load", [](const auto& path) { return generator::load(path); },
+      [](generator& g) { exercise(g); });
 }

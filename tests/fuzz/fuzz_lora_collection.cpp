@@ -12,7 +12,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
-#include <optional>
 #include <span>
 #include <vector>
 
@@ -58,24 +57,8 @@ void exercise(const cpdiff::data::lora_collection& c) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  const auto& dir = scratch();
-  dir.clear();
-  for (const auto& f : cpdiff_fuzz::split_archive(data, size))
-    if (!cpdiff_fuzz::write_bytes(dir / f.name, f.content)) return 0;
-  std::optional<cpdiff::data::lora_collection> c;
-  try {
-    c.emplace(cpdiff::data::lora_collection::load(dir.path()));
-    cpdiff_fuzz::accepted("lora_collection::load");
-  } catch (const std::exception& e) {
-    cpdiff_fuzz::refused("lora_collection::load", e);
-    return 0;
-  }
-  // What load() accepted must be usable: an exception from here on means the loader let bad input through.
-  try {
-    exercise(*c);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "fuzz_lora_collection: a loaded collection throws on use: %s\n", e.what());
-    __builtin_trap();
-  }
-  return 0;
+  return cpdiff_fuzz::fuzz_folder_reader(
+      scratch(), data, size, "lora_collection::load",
+      [](const auto& path) { return cpdiff::data::lora_collection::load(path); },
+      [](cpdiff::data::lora_collection& c) { exercise(c); });
 }

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -233,5 +234,30 @@ class scratch_dir {
   }
   fs::path path_;
 };
+
+// The body of a harness for a reader of folders: the input is an archive, written into `dir`; load(path) reads
+// it (a std::exception is a refusal), and what it accepted must then be usable: use(value) throwing is a finding.
+template <class Load, class Use>
+int fuzz_folder_reader(const scratch_dir& dir, const std::uint8_t* data, std::size_t size, const char* what,
+                       Load&& load, Use&& use) {
+  dir.clear();
+  for (const auto& f : split_archive(data, size))
+    if (!write_bytes(dir / f.name, f.content)) return 0;
+  std::optional<decltype(load(dir.path()))> loaded;
+  try {
+    loaded.emplace(load(dir.path()));
+    accepted(what);
+  } catch (const std::exception& e) {
+    refused(what, e);
+    return 0;
+  }
+  try {
+    use(*loaded);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "fuzz: what %s accepted throws on use: %s\n", what, e.what());
+    __builtin_trap();
+  }
+  return 0;
+}
 
 }  // namespace cpdiff_fuzz

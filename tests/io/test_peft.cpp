@@ -8,7 +8,6 @@
 #include <string>
 #include <csignal>
 #include <random>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,6 +18,7 @@
 #include "cpdiff/io/peft.hpp"
 #include "cpdiff/io/peft_inspect.hpp"
 #include "cpdiff/nn/lora_linear.hpp"
+#include "support/file_size_limit.hpp"
 #include "support/fixtures.hpp"
 
 using namespace cpdiff;
@@ -142,20 +142,8 @@ TEST_CASE("peft: save over a folder replaces the pair as one and keeps the folde
     lora::save_peft(scratch.path, b, name);
     const auto weights_size = fs::file_size(scratch.path / lora::peft_weights_file);
     REQUIRE(fs::file_size(scratch.path / lora::peft_config_file) > weights_size + 8);
-    rlimit old{};
-    REQUIRE(::getrlimit(RLIMIT_FSIZE, &old) == 0);
-    auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
-    rlimit small = old;
-    small.rlim_cur = weights_size + 8;
-    REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
-    bool threw = false;
-    try {
-      lora::save_peft(t.path, b, name);
-    } catch (const io_error&) {
-      threw = true;
-    }
-    ::setrlimit(RLIMIT_FSIZE, &old);
-    std::signal(SIGXFSZ, old_handler);
+    const bool threw =
+        testing::throws_io_error_past_file_size(weights_size + 8, [&] { lora::save_peft(t.path, b, name); });
     CHECK(threw);
     CHECK(lora::load_peft(t.path) == a);
     others_kept();

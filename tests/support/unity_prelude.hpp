@@ -58,6 +58,7 @@
 #include "optim/optim_fixture.hpp"
 #include "report/png_reader.hpp"
 #include "support/denoiser_checks.hpp"
+#include "support/file_size_limit.hpp"
 #include "support/fixtures.hpp"
 #include "support/gradcheck.hpp"
 #include "support/omp_threads.hpp"
