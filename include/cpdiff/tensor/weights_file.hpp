@@ -10,7 +10,6 @@
 // Written atomically (temporary file + rename). The files load in PyTorch with safetensors.torch.load_file.
 #include <cmath>
 #include <cstddef>
-#include <cstring>
 #include <filesystem>
 #include <iomanip>
 #include <map>
@@ -18,6 +17,7 @@
 #include <sstream>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "cpdiff/backend/ops.hpp"
@@ -57,9 +57,9 @@ void add_entries(io::safetensors_writer& w, parameter_store<T, B>& ps, Keep&& ke
 }
 
 // Copies f's tensors into the store's entries that `keep` accepts, after checking that f holds exactly those
-// names with the same shapes (io_error naming missing and unexpected tensors, shape_error naming one tensor) and,
-// with `exact` (a cpdiff weights file), in the store's dtype with every value finite (io_error naming the tensor):
-// nothing changes unless everything matches.
+// names with the same shapes (io_error naming missing and unexpected tensors, shape_error naming one tensor), every
+// value finite once decoded (io_error naming the tensor) and, with `exact` (a cpdiff weights file), in the store's
+// dtype (a Hugging Face file may be F16 / BF16: converted): nothing changes unless everything matches.
 template <class T, class B, class Keep>
 void load_entries(const io::safetensors_file& f, const std::filesystem::path& path, parameter_store<T, B>& ps,
                   Keep&& keep, const char* where, bool exact = false) {
@@ -80,35 +80,30 @@ void load_entries(const io::safetensors_file& f, const std::filesystem::path& pa
   CPDIFF_CHECK(missing.empty() && extra.empty(), io_error, where, "'", path.string(), "' does not match the model: ",
                missing.empty() ? "" : "missing " + list(missing), missing.empty() || extra.empty() ? "" : "; ",
                extra.empty() ? "" : "unexpected " + list(extra));
-  for (const auto& e : ps.entries()) {
+  // Every kept entry checked and decoded once (store order), then copied in.
+  std::vector<std::pair<param_id, std::vector<T>>> decoded;
+  for (std::size_t i = 0; i < ps.count(); ++i) {
+    const auto& e = ps.entry(param_id{i});
     if (!keep(e.name)) continue;
     const auto& t = f.at(e.name);
     const shape file_shape = shape::from_range(t.shape.begin(), t.shape.end());
     CPDIFF_CHECK(file_shape == e.shape, shape_error, where, "'", path.string(), "': tensor '", e.name, "' has shape ",
                  file_shape, ", the model's is ", e.shape);
-    if (!exact) continue;
-    CPDIFF_CHECK(t.dtype == dtype_of<T>(), io_error, where, "'", path.string(), "': tensor '", e.name, "' is ",
-                 io::st_dtype_name(t.dtype), ", the model's dtype is ", io::st_dtype_name(dtype_of<T>()),
+    CPDIFF_CHECK(!exact || t.dtype == dtype_of<T>(), io_error, where, "'", path.string(), "': tensor '", e.name,
+                 "' is ", io::st_dtype_name(t.dtype), ", the model's dtype is ", io::st_dtype_name(dtype_of<T>()),
                  " (load the file into a model of the dtype it was saved from)");
-    // Finite, as after any good training step (the trainers refuse a non-finite loss; checkpoints the same).
-    const auto raw = f.raw(e.name);
-    for (std::size_t k = 0; k < raw.size() / sizeof(T); ++k) {
-      T v;
-      std::memcpy(&v, raw.data() + k * sizeof(T), sizeof(T));
-      CPDIFF_CHECK(std::isfinite(v), io_error, where, "'", path.string(), "': tensor '", e.name, "' holds ", v,
-                   " at index ", k, " (the weights of a diverged run?); a model's weights must be finite");
-    }
-  }
-  for (std::size_t i = 0; i < ps.count(); ++i) {
-    const std::string& name = ps.entry(param_id{i}).name;
-    if (!keep(name)) continue;
     std::vector<T> v;
     if constexpr (std::is_same_v<T, float>)
-      v = f.to_f32(name);
+      v = f.to_f32(e.name);
     else
-      v = f.to_f64(name);
-    from_host(ps.backend(), std::span<const T>(v), ps.value(param_id{i}));
+      v = f.to_f64(e.name);
+    // Finite, as after any good training step (the trainers refuse a non-finite loss; checkpoints the same).
+    for (std::size_t k = 0; k < v.size(); ++k)
+      CPDIFF_CHECK(std::isfinite(v[k]), io_error, where, "'", path.string(), "': tensor '", e.name, "' holds ", v[k],
+                   " at index ", k, " (the weights of a diverged run?); a model's weights must be finite");
+    decoded.emplace_back(param_id{i}, std::move(v));
   }
+  for (const auto& [id, v] : decoded) from_host(ps.backend(), std::span<const T>(v), ps.value(id));
 }
 }  // namespace weights_detail
 
