@@ -241,11 +241,11 @@ void finish_record(example::experiment_record& rec, const std::vector<condition>
 inline void share_checkpoints(train::communicator& comm, std::size_t owner, std::size_t n, std::vector<float>& checkpoints,
                               std::vector<double>& accuracies) {
   std::vector<double> k{double(accuracies.size())};
-  train::broadcast(comm, owner, std::span<double>(k));
+  comm.broadcast(std::span<double>(k), owner);
   checkpoints.resize(std::size_t(k[0]) * n);
   accuracies.resize(std::size_t(k[0]));
-  train::broadcast(comm, owner, std::span<float>(checkpoints));
-  train::broadcast(comm, owner, std::span<double>(accuracies));
+  comm.broadcast(std::span<float>(checkpoints), owner);
+  comm.broadcast(std::span<double>(accuracies), owner);
 }
 
 // The MLP base: pre-trained on every run (seconds). Returns its clean test accuracy.

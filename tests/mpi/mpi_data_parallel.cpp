@@ -209,12 +209,30 @@ TEST_CASE("mpi: broadcast gives every rank the owner's values exactly; broadcast
   const std::size_t owner = world->size() - 1;
   std::vector<double> d(7);
   std::vector<float> f(1000);
-  for (std::size_t i = 0; i < d.size(); ++i) d[i] = (double(world->rank()) + 1) * (0.1 + double(i));
-  for (std::size_t i = 0; i < f.size(); ++i) f[i] = (float(world->rank()) + 1) * (1e-3f * float(i) - 0.3f);
-  train::broadcast(*world, owner, std::span<double>(d));
-  train::broadcast(*world, owner, std::span<float>(f));
-  for (std::size_t i = 0; i < d.size(); ++i) REQUIRE(d[i] == (double(owner) + 1) * (0.1 + double(i)));
-  for (std::size_t i = 0; i < f.size(); ++i) REQUIRE(f[i] == (float(owner) + 1) * (1e-3f * float(i) - 0.3f));
+  // MPI_Bcast (mpi_communicator's override), then the interface's default (zeros and one sum) on fresh values
+  const auto fill_mine = [&] {
+    for (std::size_t i = 0; i < d.size(); ++i) d[i] = (double(world->rank()) + 1) * (0.1 + double(i));
+    for (std::size_t i = 0; i < f.size(); ++i) f[i] = (float(world->rank()) + 1) * (1e-3f * float(i) - 0.3f);
+  };
+  const auto require_owners = [&] {
+    for (std::size_t i = 0; i < d.size(); ++i) REQUIRE(d[i] == (double(owner) + 1) * (0.1 + double(i)));
+    for (std::size_t i = 0; i < f.size(); ++i) REQUIRE(f[i] == (float(owner) + 1) * (1e-3f * float(i) - 0.3f));
+  };
+  fill_mine();
+  world->broadcast(std::span<double>(d), owner);
+  world->broadcast(std::span<float>(f), owner);
+  require_owners();
+  fill_mine();
+  train::communicator& base = *world;
+  base.communicator::broadcast(std::span<double>(d), owner);
+  base.communicator::broadcast(std::span<float>(f), owner);
+  require_owners();
+  std::string id(128, world->rank() == owner ? '\xff' : 'b');
+  id[0] = '\0';
+  base.communicator::broadcast_bytes(id.data(), id.size(), owner);
+  CHECK(id == std::string(1, '\0') + std::string(127, '\xff'));
+  CHECK_THROWS_WITH(world->broadcast(std::span<float>(f), 2), Catch::Contains("owner rank 2 of 2 ranks"));
+  CHECK_THROWS_WITH(base.communicator::broadcast(std::span<float>(f), 5), Catch::Contains("owner rank 5 of 2 ranks"));
   // two models built from different seeds (trainable and BatchNorm entries alike) end up as rank 0's
   models::style_autoencoder<models::style_small> ae(40, 100 + world->rank(), {.linear_skip = true});
   models::style_autoencoder<models::style_small> root_ae(40, 100, {.linear_skip = true});

@@ -9,10 +9,12 @@
 // or fails. The trainers keep to that; a rank that throws ends the job (mpi_session calls MPI_Abort).
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <cstdlib>
 #include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "cpdiff/core/error.hpp"
 
@@ -35,12 +37,33 @@ class communicator {
     (void)x, (void)n;
     throw_error<config_error>("train::communicator::sum_device", name(), " sums host memory only");
   }
+  // x on every rank = rank owner's x (host memory): results one rank computed (a fine-tuned LoRA's checkpoints, a
+  // pre-trained base), an NCCL id. By default the other ranks zero their copy and one sum follows (exact: one value
+  // plus zeros, though -0 arrives as +0); mpi_communicator sends it with MPI_Bcast.
+  virtual void broadcast(std::span<float> x, std::size_t owner) { broadcast_by_sum(x, owner); }
+  virtual void broadcast(std::span<double> x, std::size_t owner) { broadcast_by_sum(x, owner); }
+  // The same for bytes: by default each byte travels as a float (0-255: a sum of one byte and zeros is exact).
+  virtual void broadcast_bytes(void* data, std::size_t n, std::size_t owner) {
+    auto* bytes = static_cast<unsigned char*>(data);
+    std::vector<float> as_float(bytes, bytes + n);
+    broadcast(std::span<float>(as_float), owner);
+    for (std::size_t i = 0; i < n; ++i) bytes[i] = static_cast<unsigned char>(as_float[i]);
+  }
   // {min, max} over ranks of v: agreement checks.
   virtual std::pair<std::uint64_t, std::uint64_t> min_max(std::uint64_t v) = 0;
   // Returns when every rank has called it.
   virtual void barrier() = 0;
 
   bool is_root() const { return rank() == 0; }
+
+ private:
+  template <class T>
+  void broadcast_by_sum(std::span<T> x, std::size_t owner) {
+    CPDIFF_CHECK(owner < size(), config_error, "train::communicator::broadcast", "owner rank ", owner, " of ", size(),
+                 " ranks (", name(), ")");
+    if (rank() != owner) std::fill(x.begin(), x.end(), T(0));
+    sum(x);
+  }
 };
 
 // Whether this process was started by mpirun / mpiexec (OpenMPI sets OMPI_COMM_WORLD_SIZE; PMI and PMIx

@@ -8,7 +8,6 @@
 //   A model normalised over the batch (BatchNorm: models::style_autoencoder) sees its rank's rows only, as in
 // PyTorch DDP without SyncBatchNorm; its running statistics (non-trainable entries) are averaged over the ranks
 // after every step so that the parameters stay the same everywhere.
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -112,15 +111,6 @@ void average_buffers(communicator& c, parameter_store<T, B>& ps, tensor<T, B>& p
   dp_detail::sum_buffer<T, B>(c, be, packed.view());
   scale(be, packed.view(), static_cast<T>(1.0 / static_cast<double>(c.size())));
   for_each_buffer([&](auto value, auto slot) { copy(be, tensor_view<const T, memory_space_t<B>>(slot), value); });
-}
-
-// x on every rank = x of rank `owner` (host memory): the others' x is zeroed, then summed over the ranks (exact:
-// one value plus zeros). For results one rank computed: a fine-tuned LoRA's checkpoints, a pre-trained base.
-template <class T>
-void broadcast(communicator& c, std::size_t owner, std::span<T> x) {
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "cpdiff::train::broadcast: float or double");
-  if (c.rank() != owner) std::fill(x.begin(), x.end(), T(0));
-  c.sum(x);
 }
 
 // Every parameter value (trainable and not) = rank 0's: ranks that built or pre-trained a model on their own start

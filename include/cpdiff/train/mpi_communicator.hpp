@@ -107,10 +107,14 @@ class mpi_communicator final : public communicator {
     return {lo, hi};
   }
   void barrier() override { mpi_detail::check(MPI_Barrier(comm_), "MPI_Barrier"); }
-  // bytes [data, data + n) = rank root's (nccl_communicator::over shares its NCCL id with it)
-  void broadcast_bytes(void* data, std::size_t n, std::size_t root) {
+  void broadcast(std::span<float> x, std::size_t owner) override { broadcast_bytes(x.data(), x.size_bytes(), owner); }
+  void broadcast(std::span<double> x, std::size_t owner) override { broadcast_bytes(x.data(), x.size_bytes(), owner); }
+  // bytes [data, data + n) = rank owner's, with MPI_Bcast (bit for bit)
+  void broadcast_bytes(void* data, std::size_t n, std::size_t owner) override {
+    CPDIFF_CHECK(owner < size_, config_error, "train::mpi_communicator::broadcast", "owner rank ", owner, " of ",
+                 size_, " ranks");
     mpi_detail::in_chunks(n, [&](std::size_t at, int count) {
-      mpi_detail::check(MPI_Bcast(static_cast<char*>(data) + at, count, MPI_BYTE, static_cast<int>(root), comm_),
+      mpi_detail::check(MPI_Bcast(static_cast<char*>(data) + at, count, MPI_BYTE, static_cast<int>(owner), comm_),
                         "MPI_Bcast");
     });
   }

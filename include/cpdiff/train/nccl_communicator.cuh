@@ -59,9 +59,9 @@ class nccl_communicator final : public communicator {
     nccl_detail::check(ncclGetUniqueId(&id), "ncclGetUniqueId");
     return nccl_communicator(0, 1, id, stream);
   }
-  // Every rank of `host` (a communicator with broadcast_bytes: mpi_communicator) on its current device.
-  template <class Host>
-  static nccl_communicator over(Host& host, cudaStream_t stream = nullptr) {
+  // Every rank of `host` (an mpi_communicator) on its current device; rank 0's NCCL id reaches the others with
+  // host.broadcast_bytes.
+  static nccl_communicator over(communicator& host, cudaStream_t stream = nullptr) {
     ncclUniqueId id;
     if (host.is_root()) nccl_detail::check(ncclGetUniqueId(&id), "ncclGetUniqueId");
     host.broadcast_bytes(&id, sizeof id, 0);
