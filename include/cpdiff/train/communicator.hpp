@@ -7,9 +7,9 @@
 //
 // Every call is collective: each rank must make the same calls in the same order, or the job hangs (MPI)
 // or fails. The trainers keep to that; a rank that throws ends the job (mpi_session calls MPI_Abort).
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <algorithm>
 #include <cstdlib>
 #include <span>
 #include <string>
