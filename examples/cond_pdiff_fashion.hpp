@@ -1,9 +1,11 @@
 // Cond P-Diff on Fashion-MNIST, end to end: the paper's three settings in miniature (SPEC.md, issue 5).
 //
-//   1. tasks:   six classification tasks (label groupings / relabellings) on a frozen MLP; the condition is
-//               a written task description through a frozen text encoder, concatenated to the latent.
+//   1. tasks:   six classification tasks (label groupings / relabellings) on the frozen base (--base mlp: a
+//               784-64-10 MLP with LoRA on fc1 / fc2; --base vit: a Hugging Face-layout ViT with LoRA on query /
+//               value); the condition is a written task description through a frozen text encoder.
 //   2. styles:  eight image styles (rotated, flipped, blurred, edges, ...), a LoRA per style; the condition
-//               is a handful of style images through a jointly trained encoder.
+//               is a handful of style images (a Linear on their pixels, or the style-image encoder), trained
+//               jointly with the denoiser.
 //   3. interp:  two style LoRAs interpolated, theta(l) = (1 - l) theta_1 + l theta_2, 1000 values of l, the
 //               condition being images of the style interpolated at l; trained on l in [0.1, 0.2) U [0.3, 0.4)
 //               U ... U [0.9, 1.0), generated for l never seen.
