@@ -235,6 +235,17 @@ class scratch_dir {
   fs::path path_;
 };
 
+// Runs the checks on what `what` accepted: any exception from them is a finding (printed, then a trap).
+template <class Checks>
+void checks_of_accepted(const char* what, Checks&& checks) {
+  try {
+    checks();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "fuzz: what %s accepted throws on use: %s\n", what, e.what());
+    __builtin_trap();
+  }
+}
+
 // The body of a harness for a reader of folders: the input is an archive, written into `dir`; load(path) reads
 // it (a std::exception is a refusal), and what it accepted must then be usable: use(value) throwing is a finding.
 template <class Load, class Use>
@@ -251,12 +262,7 @@ int fuzz_folder_reader(const scratch_dir& dir, const std::uint8_t* data, std::si
     refused(what, e);
     return 0;
   }
-  try {
-    use(*loaded);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "fuzz: what %s accepted throws on use: %s\n", what, e.what());
-    __builtin_trap();
-  }
+  checks_of_accepted(what, [&] { use(*loaded); });
   return 0;
 }
 
