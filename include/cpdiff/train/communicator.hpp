@@ -56,11 +56,17 @@ class communicator {
 
   bool is_root() const { return rank() == 0; }
 
+ protected:
+  // Every rank checks the owner before a broadcast's collective, so a bad one fails everywhere instead of hanging.
+  void expect_owner(std::size_t owner) const {
+    CPDIFF_CHECK(owner < size(), config_error, "train::communicator::broadcast", "owner rank ", owner, " of ", size(),
+                 " ranks (", name(), ")");
+  }
+
  private:
   template <class T>
   void broadcast_by_sum(std::span<T> x, std::size_t owner) {
-    CPDIFF_CHECK(owner < size(), config_error, "train::communicator::broadcast", "owner rank ", owner, " of ", size(),
-                 " ranks (", name(), ")");
+    expect_owner(owner);
     if (rank() != owner) std::fill(x.begin(), x.end(), T(0));
     sum(x);
   }

@@ -111,8 +111,7 @@ class mpi_communicator final : public communicator {
   void broadcast(std::span<double> x, std::size_t owner) override { broadcast_bytes(x.data(), x.size_bytes(), owner); }
   // bytes [data, data + n) = rank owner's, with MPI_Bcast (bit for bit)
   void broadcast_bytes(void* data, std::size_t n, std::size_t owner) override {
-    CPDIFF_CHECK(owner < size_, config_error, "train::mpi_communicator::broadcast", "owner rank ", owner, " of ",
-                 size_, " ranks");
+    expect_owner(owner);
     mpi_detail::in_chunks(n, [&](std::size_t at, int count) {
       mpi_detail::check(MPI_Bcast(static_cast<char*>(data) + at, count, MPI_BYTE, static_cast<int>(owner), comm_),
                         "MPI_Bcast");
