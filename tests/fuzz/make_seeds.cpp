@@ -29,6 +29,7 @@
 #include "cpdiff/pipeline/generator_config.hpp"
 #include "cpdiff/pipeline/lora_generator.hpp"
 #include "cpdiff/pipeline/text_condition.hpp"
+#include "cpdiff/report/png.hpp"
 #include "cpdiff/tensor/weights_file.hpp"
 #include "fuzz_util.hpp"
 
@@ -320,6 +321,8 @@ void manifest_seeds() {
        "{\"text\": \"paraphrase detection\", \"adapter\": \"/abs/mrpc/ckpt-1\"}\n");
   seed("manifest", "vector.jsonl",
        "{\"adapter\": \"a/1\", \"vector\": \"feat/a.npy\"}\r\n{\"adapter\": \"b/1\", \"vector\": \"feat/b.npy\"}");
+  seed("manifest", "images.jsonl",
+       "{\"adapter\": \"a/1\", \"images\": [\"s/0.png\", \"s/1.png\"]}\n{\"adapter\": \"b/1\", \"images\": [\"t.png\"]}\n");
   seed("manifest", "unicode.jsonl", "{\"adapter\": \"r\\u00e9s/\\ud83d\\ude00\", \"text\": \"caf\\u00e9 \\\"q\\\"\"}\n");
 }
 
@@ -415,6 +418,18 @@ void npy_xtensor_seeds() {
 
 }  // namespace
 
+// The PNG fixtures of every colour type and depth (tests/fixtures/png, written by an encoder apart from the
+// library's; run from the repository root) and a chart-like RGB image of report::encode_png.
+void png_seeds() {
+  const fs::path dir = "tests/fixtures/png";
+  if (fs::is_directory(dir))
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.path().extension() == ".png") seed("png", e.path().filename().string(), as_string(io::read_file_bytes(e.path())));
+  report::image img(6, 3, report::colours::white);
+  img.set_pixel(1, 1, report::rgb{200, 10, 40});
+  seed("png", "report_rgb.png", as_string(report::encode_png(img)));
+}
+
 int main(int argc, char** argv) {
   if (argc != 2) {
     std::fprintf(stderr, "usage: make_seeds OUT_DIR\n");
@@ -436,6 +451,7 @@ int main(int argc, char** argv) {
     weights_seeds(tmp);
     generator_seeds(tmp);
     npy_xtensor_seeds();
+    png_seeds();
     fs::remove_all(tmp);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "make_seeds: %s\n", e.what());

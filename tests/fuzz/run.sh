@@ -27,12 +27,12 @@ cxx="${FUZZ_CXX:-clang++}"
 seed_arg=()
 [[ -n "${FUZZ_SEED:-}" ]] && seed_arg=(-seed="$FUZZ_SEED")
 
-all=(safetensors npy idx peft lora_collection checkpoint manifest generator_config weights generator npy_xtensor)
+all=(safetensors npy idx peft lora_collection checkpoint manifest generator_config weights generator npy_xtensor png)
 # Longest input the fuzzer generates (raised to the longest seed or regression input when that is longer).
 declare -A max_len=([safetensors]=16384 [npy]=4096 [idx]=65536 [peft]=16384 [lora_collection]=32768
                     [checkpoint]=16384 [manifest]=4096 [generator_config]=4096 [weights]=32768
-                    [generator]=2621440 [npy_xtensor]=4096)
-declare -A libs=([idx]="-lz")
+                    [generator]=2621440 [npy_xtensor]=4096 [png]=8192)
+declare -A libs=([idx]="-lz" [png]="-lz")
 read -r -a harnesses <<< "${FUZZ_ONLY:-${all[*]}}"
 for h in "${harnesses[@]}"; do
   [[ -n "${max_len[$h]:-}" ]] || { echo "fuzz: unknown harness '$h' (known: ${all[*]})" >&2; exit 2; }
