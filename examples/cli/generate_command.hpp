@@ -17,13 +17,16 @@
 namespace cli {
 
 constexpr const char* generate_usage =
-    "usage: cpdiff generate --model MODEL (--text T | --vector F.npy) --count N --out DIR [--seed S]\n"
+    "usage: cpdiff generate --model MODEL (--text T | --vector F.npy | --images A.png B.png ...) --count N --out DIR\n"
+    "                       [--seed S]\n"
     "\n"
     "Generates N LoRA adapters for a condition with the generator `cpdiff fit` wrote to MODEL, and writes them to\n"
     "DIR/adapter_000, DIR/adapter_001, ... as PEFT folders: the training adapters' keys, shapes, config and dtype.\n"
     "\n"
     "  --text T        the condition's description (a generator fitted on text conditions)\n"
     "  --vector F.npy  the condition's float vector [D] (a generator fitted on vector conditions)\n"
+    "  --images A.png B.png ...  the condition's style images (a generator fitted on images conditions): as many\n"
+    "                  PNG files of the size it was fitted on, in the same order as the manifest's lists\n"
     "  --count N       how many adapters\n"
     "  --out DIR       written as a whole (a previous output there is replaced; another folder is refused)\n"
     "  --seed S        the sampler's seed (default 0): the same seed gives the same adapters\n"
@@ -32,9 +35,14 @@ constexpr const char* generate_usage =
     "Exit status: 0 done, 1 bad input, 2 usage.\n";
 
 inline std::vector<float> condition_vector(const args& a, cpdiff::pipeline::lora_generator<>& gen) {
-  if (a.has("--text")) return gen.text_feature(a.value("--text"));  // refuses a generator of vector conditions
+  if (a.has("--text")) return gen.text_feature(a.value("--text"));  // refuses a generator of other conditions
+  if (a.has("--images")) {  // refuses a generator of other conditions, another count or size of images
+    const std::vector<std::filesystem::path> files(a.positional().begin(), a.positional().end());
+    return gen.images_feature(files);
+  }
   CPDIFF_CHECK(gen.kind() == cpdiff::pipeline::condition_kind::vector, cpdiff::config_error, "cpdiff generate",
-               "this generator was trained on text conditions: give --text, not --vector");
+               "this generator was trained on ", to_string(gen.kind()), " conditions: give --",
+               to_string(gen.kind()), ", not --vector");
   const auto v = cpdiff::io::load_npy<float>(a.value("--vector"));
   CPDIFF_CHECK(v.shape.size() == 1 || (v.shape.size() == 2 && v.shape[0] == 1), cpdiff::shape_error, "cpdiff generate",
                "'", a.value("--vector"), "' has shape ", cpdiff::shape::from_range(v.shape.begin(), v.shape.end()),
@@ -44,16 +52,18 @@ inline std::vector<float> condition_vector(const args& a, cpdiff::pipeline::lora
 
 inline int generate(const std::vector<std::string>& words) {
   namespace pl = cpdiff::pipeline;
-  args a(words, {"--model", "--text", "--vector", "--count", "--out", "--seed"}, {});
+  args a(words, {"--model", "--text", "--vector", "--count", "--out", "--seed"}, {"--images"});
   if (a.help()) {
     std::cout << generate_usage;
     return 0;
   }
   a.require({"--model", "--count", "--out"});
-  if (a.has("--text") == a.has("--vector")) a.reject("give one of --text and --vector");
+  if (int(a.has("--text")) + int(a.has("--vector")) + int(a.has("--images")) != 1)
+    a.reject("give one of --text, --vector and --images");
   const std::size_t count = a.number("--count", 0), seed = a.number("--seed", 0);
   if (count == 0) a.reject("--count must be a positive integer");
-  if (!a.positional().empty()) a.reject("unexpected argument '" + a.positional()[0] + "'");
+  if (a.has("--images") && a.positional().empty()) a.reject("--images needs the PNG files");
+  if (!a.has("--images") && !a.positional().empty()) a.reject("unexpected argument '" + a.positional()[0] + "'");
   if (!a.ok()) {
     std::cerr << "cpdiff generate: " << a.problem() << "\n\n" << generate_usage;
     return 2;
@@ -63,7 +73,9 @@ inline int generate(const std::vector<std::string>& words) {
   const auto adapters = gen.generate(c, count, seed);
   const std::size_t nearest = gen.nearest_condition(c);
   nlohmann::json record = {{"model", std::filesystem::absolute(a.value("--model")).string()},
-                           {"condition", a.has("--text") ? a.value("--text") : a.value("--vector")},
+                           {"condition", a.has("--text")     ? nlohmann::json(a.value("--text"))
+                                         : a.has("--images") ? nlohmann::json(a.positional())
+                                                             : nlohmann::json(a.value("--vector"))},
                            {"seed", seed},
                            {"count", count},
                            {"nearest_training_condition", gen.conditions()[nearest].name},

@@ -54,16 +54,25 @@ TEST_CASE("read_manifest resolves paths against its folder and names the line of
   CHECK(e[0].line == 1);
   const auto v = pipeline::read_manifest(collection / "manifest_vector.jsonl");
   CHECK(v[5].vector == collection / "features/spread.npy");
+  const auto im = pipeline::read_manifest(collection / "manifest_images.jsonl");
+  CHECK(im[0].kind == pipeline::condition_kind::images);
+  CHECK(im[4].images == std::vector<fs::path>{collection / "images/spread/0.png", collection / "images/spread/1.png"});
 
   temp_dir t;
   const auto bad = [&](const std::string& text, const std::string& message) {
     CHECK_THROWS_WITH(pipeline::read_manifest(manifest_of(t.path(), text)), Catch::Contains(message));
   };
   bad("{\"adapter\": \"a\", \"text\": \"x\"}\n\n{\"adapter\": \"b\", \"text\": \n", "m.jsonl' line 3: not valid JSON");
-  bad("{\"adapter\": \"a\"}\n", "line 1: no condition: give \"text\" or \"vector\"");
-  bad("{\"adapter\": \"a\", \"text\": \"x\", \"vector\": \"v.npy\"}\n", "line 1: both \"text\" and \"vector\"");
+  bad("{\"adapter\": \"a\"}\n", "line 1: no condition: give \"text\", \"vector\" or \"images\"");
+  bad("{\"adapter\": \"a\", \"text\": \"x\", \"vector\": \"v.npy\"}\n",
+      "line 1: more than one of \"text\", \"vector\" and \"images\": give one condition");
   bad("{\"text\": \"x\"}\n", "line 1: no \"adapter\"");
-  bad("{\"adapter\": \"a\", \"images\": [\"a.png\"]}\n", "line 1: unknown field 'images' (style-image conditions");
+  bad("{\"adapter\": \"a\", \"colour\": 1, \"text\": \"x\"}\n", "line 1: unknown field 'colour'");
+  bad("{\"adapter\": \"a\", \"images\": []}\n", "line 1: 'images' must be a non-empty list of PNG paths (array given)");
+  bad("{\"adapter\": \"a\", \"images\": \"a.png\"}\n", "line 1: 'images' must be a non-empty list of PNG paths (string given)");
+  bad("{\"adapter\": \"a\", \"images\": [\"a.png\", 3]}\n", "line 1: 'images' must list non-empty strings (number given)");
+  bad("{\"adapter\": \"a\", \"images\": [\"a.png\"]}\n{\"adapter\": \"b\", \"text\": \"x\"}\n",
+      "line 2: a \"text\" condition, but line 1 has a \"images\" one");
   bad("{\"adapter\": 3, \"text\": \"x\"}\n", "line 1: 'adapter' must be a non-empty string (number given)");
   bad("{\"adapter\": \"a\", \"text\": \"x\"}\n{\"adapter\": \"b\", \"vector\": \"v.npy\"}\n",
       "line 2: a \"vector\" condition, but line 1 has a \"text\" one");
@@ -208,6 +217,84 @@ TEST_CASE("lora_generator::load refuses a folder whose parts disagree, naming th
   write_text(t.path() / "user/notes.txt", "mine");
   CHECK_THROWS_WITH(gen.save(t.path() / "user"), Catch::Contains("exists and is not a folder written by cpdiff"));
   CHECK(fs::exists(t.path() / "user/notes.txt"));
+}
+
+TEST_CASE("load_peft_dataset reads style images as conditions and names a bad image", "[pipeline]") {
+  const auto ds = pipeline::load_peft_dataset(collection / "manifest_images.jsonl");
+  CHECK(ds.kind == pipeline::condition_kind::images);
+  CHECK(ds.collection.condition_count() == 3);
+  CHECK(ds.image_shape == shape{2, 12, 12});
+  REQUIRE(ds.collection.feature_dim() == 288);
+  // the feature is the two images' grey pixels, one after the other
+  const auto a = io::read_png_grey(collection / "images/agreement/0.png"), b = io::read_png_grey(collection / "images/agreement/1.png");
+  std::vector<float> row(a.pixels);
+  row.insert(row.end(), b.pixels.begin(), b.pixels.end());
+  const auto f = ds.collection.features(2);
+  CHECK(std::vector<float>(f.begin(), f.end()) == row);
+
+  CHECK_THROWS_WITH(pipeline::load_peft_dataset(collection / "bad_images.jsonl"),
+                    Catch::Contains("bad_images.jsonl' line 5: its condition has images [1, 12, 12] ([count, height, width]), "
+                                    "line 1's has [2, 12, 12]"));
+  temp_dir t;
+  const fs::path png = cpdiff_io_test::fixtures_dir() / "png";
+  const auto line = [&](const std::string& images) {
+    return "{\"adapter\": \"" + adapter("bright/checkpoint-740") + "\", \"images\": [" + images + "]}\n";
+  };
+  const auto fails = [&](const std::string& images, const std::string& message) {
+    CHECK_THROWS_WITH(pipeline::load_peft_dataset(manifest_of(t.path(), line(images))), Catch::Contains(message));
+  };
+  fails("\"" + (png / "grey8.png").string() + "\", \"" + (png / "style28.png").string() + "\"",
+        "line 1: image '" + (png / "style28.png").string() + "' is 28 x 28 pixels, '" + (png / "grey8.png").string() +
+            "' is 5 x 7: a condition's images share one size");
+  fails("\"absent.png\"", "line 1: image '" + (t.path() / "absent.png").string() + "' not found");
+  write_text(t.path() / "bad.png", "not an image");
+  fails("\"bad.png\"", "line 1: cpdiff: io::read_png_grey: '" + (t.path() / "bad.png").string() + "': not a PNG file");
+}
+
+TEST_CASE("lora_generator on style images: the encoder is trained with the diffusion and saved with it", "[pipeline]") {
+  const auto ds = pipeline::load_peft_dataset(collection / "manifest_images.jsonl");
+  const std::vector<fs::path> spread{collection / "images/spread/0.png", collection / "images/spread/1.png"};
+  for (const char* kind : {"pixels", "conv"}) {
+    INFO(kind);
+    temp_dir t;
+    auto c = short_config();
+    c.image_encoder = kind;
+    c.image_feature = 16;
+    auto gen = pipeline::lora_generator<>::fit(ds, c);
+    REQUIRE(gen.encoder().trainable());
+    CHECK(gen.encoder().feature_dim(288) == 16);
+    // trained: its weights are no longer those it was built with (same seed)
+    pipeline::generator_encoder<> fresh(kind, shape{2, 12, 12}, 16, c.seed + 4);
+    CHECK(fresh.parameters().count() == gen.encoder().parameters().count());
+    const auto first = [](parameter_store<float, cpu>& ps) {
+      const auto v = ps.value(param_id{0});
+      return std::vector<float>(v.data(), v.data() + v.size());
+    };
+    CHECK(first(fresh.parameters()) != first(gen.encoder().parameters()));
+
+    gen.save(t.path() / "model");
+    CHECK(fs::exists(t.path() / "model/encoder.safetensors"));
+    auto back = pipeline::lora_generator<>::load(t.path() / "model");
+    CHECK(back.kind() == pipeline::condition_kind::images);
+    CHECK(back.image_shape() == shape{2, 12, 12});
+    const std::vector<float> feature = back.images_feature(spread);
+    const auto f = ds.collection.features(1);
+    CHECK(feature == std::vector<float>(f.begin(), f.end()));
+    CHECK(back.nearest_condition(feature) == 1);
+    const auto a = gen.generate(feature, 2, 5), b = back.generate(feature, 2, 5);
+    CHECK(a == b);  // the encoder's weights travel with the folder
+    CHECK(data::lora_layout(a[0]) == ds.collection.layout());
+
+    CHECK_THROWS_WITH(back.images_feature({spread[0]}), Catch::Contains("1 images given; this generator was trained on 2 images per condition"));
+    CHECK_THROWS_WITH(back.images_feature({spread[0], cpdiff_io_test::fixtures_dir() / "png/style28.png"}),
+                      Catch::Contains("style28.png' is 28 x 28 pixels; this generator was trained on 12 x 12"));
+    CHECK_THROWS_WITH(back.text_feature("x"), Catch::Contains("trained on images conditions, not text"));
+    fs::remove(t.path() / "model/encoder.safetensors");
+    CHECK_THROWS_WITH(pipeline::lora_generator<>::load(t.path() / "model"), Catch::Contains("encoder.safetensors"));
+  }
+  auto c = short_config();
+  c.image_encoder = "clip";
+  CHECK_THROWS_WITH(pipeline::lora_generator<>::fit(ds, c), Catch::Contains("'image_encoder' must be \"pixels\" or \"conv\""));
 }
 
 namespace {

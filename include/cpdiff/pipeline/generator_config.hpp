@@ -5,7 +5,8 @@
 //   {"normalise": "pooled", "text_dim": 32, "seed": 0,
 //    "autoencoder_steps": 2000, "autoencoder_lr": 1e-3, "input_noise": 0.001, "latent_noise": 0.1,
 //    "linear_skip": true, "diffusion_steps": 10000, "diffusion_lr": 1e-3, "ema": 0.999, "timesteps": 1000,
-//    "batch": 64, "weight_decay": 2e-6, "ddim_steps": 60, "checkpoint_every": 500}
+//    "batch": 64, "weight_decay": 2e-6, "ddim_steps": 60, "checkpoint_every": 500,
+//    "image_encoder": "pixels", "image_feature": 64}
 // A file may give any subset; the rest keep these defaults (the example's measured configuration, README
 // "Quick start"). quick(): the same with 15% of the steps, for a fit of a few minutes. Unknown keys, wrong types
 // and values out of range are config_errors naming the source and the key.
@@ -47,6 +48,10 @@ struct generator_config {
   double weight_decay = 2e-6;
   std::size_t ddim_steps = 60;  // 0: DDPM ancestral over all timesteps
   std::size_t checkpoint_every = 500;  // trainer checkpoints for `cpdiff fit --resume` (0: only at stage ends)
+  // style-image conditions (generator_encoder.hpp): "pixels" (a Linear on the pixels) or "conv" (the appendix's
+  // style-image encoder), trained with the denoiser into features of image_feature values
+  std::string image_encoder = "pixels";
+  std::size_t image_feature = 64;
 
   static generator_config quick() {
     generator_config c;
@@ -75,6 +80,8 @@ struct generator_config {
     f("weight_decay", c.weight_decay);
     f("ddim_steps", c.ddim_steps);
     f("checkpoint_every", c.checkpoint_every);
+    f("image_encoder", c.image_encoder);
+    f("image_feature", c.image_feature);
   }
 
   nlohmann::json to_json() const {
@@ -113,6 +120,8 @@ struct generator_config {
     };
     require(normalise == "pooled" || normalise == "per_condition", "normalise", "\"pooled\" or \"per_condition\"");
     require(text_dim > 0, "text_dim", "> 0");
+    require(image_encoder == "pixels" || image_encoder == "conv", "image_encoder", "\"pixels\" or \"conv\"");
+    require(image_feature > 0 && image_feature <= 65536, "image_feature", "in [1, 65536]");
     require(autoencoder_steps > 20, "autoencoder_steps", "> 20 (the warm-up is 5%)");
     require(diffusion_steps > 20, "diffusion_steps", "> 20 (the warm-up is 5%)");
     require(batch > 0, "batch", "> 0");

@@ -7,11 +7,13 @@
 //   gen.save("runs/model");
 //   auto back = pipeline::lora_generator<>::load("runs/model");
 //   std::vector<lora::adapter> a = back.generate(back.text_feature("sentiment of movie reviews"), 10, 0);
+//   (style images: back.generate(back.images_feature({"rot90/0.png", "rot90/1.png"}), 10, 0))
 //   lora::save_peft("out/0", a[0], back.base_model(), back.dtype());                 // stage 6's output
 //
 // The models (compile time): the appendix's style autoencoder (BatchNorm, Tanh-bounded Linear latent of 64,
 // optional Linear skip) and the MLP denoiser (width 256, depth 3) beside the condition feature, which the
-// diffusion reads as it is (text features from pipeline::text_condition, or the manifest's vectors). This is
+// diffusion reads as it is (text features from pipeline::text_condition, or the manifest's vectors), or, for
+// style images, a feature of them from an encoder trained with the denoiser (generator_encoder.hpp). This is
 // the example's measured configuration (README "Quick start"); other models: use cond_pdiff directly.
 //
 // Folder:
@@ -19,9 +21,10 @@
 //                               (rank, alpha, modules and shapes, dtype, base model), the conditions, the latent
 //                               shape and scale, the models' configurations
 //   statistics.safetensors      pooled.mean / pooled.std [n] and condition.<i>.mean / .std [n] (F64), and the
-//                               conditions' features [C, D] (F32)
+//                               conditions' features [C, D] (F32; for images their grey pixels [C, k H W])
 //   autoencoder.safetensors     weights (tensor/weights_file.hpp; the model's configuration in the metadata)
 //   denoiser.safetensors        weights (the EMA average when ema > 0)
+//   encoder.safetensors         the style-image encoder's weights (images conditions only)
 // Written as a set (io/atomic_folder.hpp). load() refuses a folder whose parts disagree (n, latent, widths,
 // configurations), naming the file.
 #include <algorithm>
@@ -38,11 +41,13 @@
 #include <nlohmann/json.hpp>
 
 #include "cpdiff/io/atomic_folder.hpp"
+#include "cpdiff/io/png_read.hpp"
 #include "cpdiff/io/safetensors.hpp"
 #include "cpdiff/models/mlp_denoiser.hpp"
 #include "cpdiff/models/style_autoencoder.hpp"
 #include "cpdiff/pipeline/cond_pdiff.hpp"
 #include "cpdiff/pipeline/generator_config.hpp"
+#include "cpdiff/pipeline/generator_encoder.hpp"
 #include "cpdiff/pipeline/peft_dataset.hpp"
 #include "cpdiff/pipeline/text_condition.hpp"
 #include "cpdiff/tensor/weights_file.hpp"
@@ -51,7 +56,7 @@
 namespace cpdiff::pipeline {
 
 struct condition_record {
-  std::string name;            // the text, or the vector file
+  std::string name;            // the text, the vector file, or the image files
   std::vector<float> feature;  // [D]
   std::size_t checkpoints = 0;
   data::zscore_stats stats;    // of its own checkpoints
@@ -77,7 +82,7 @@ class lora_generator {
  public:
   using autoencoder_type = models::style_autoencoder<generator_autoencoder, float, B>;
   using denoiser_type = models::mlp_denoiser<generator_denoiser, models::sinusoidal<>, float, B>;
-  using encoder_type = train::identity_condition<float, B>;
+  using encoder_type = generator_encoder<B>;
   using system_type = cond_pdiff<autoencoder_type, denoiser_type, encoder_type>;
   static constexpr const char* format = "cpdiff.lora_generator";
   static constexpr const char* index_file = "generator.json";
@@ -91,7 +96,10 @@ class lora_generator {
                  "pipeline::lora_generator::fit", "the data set's text features have ", coll.feature_dim(),
                  " values, the settings' text_dim is ", c.text_dim,
                  " (load_peft_dataset with peft_dataset_options{.text_dim = config.text_dim})");
-    lora_generator g(c, coll.layout(), ds.kind, ds.dtype, ds.base_model, coll.feature_dim(), be);
+    CPDIFF_CHECK(ds.kind != condition_kind::images || ds.image_shape.size() == coll.feature_dim(), shape_error,
+                 "pipeline::lora_generator::fit", "the data set's image features have ", coll.feature_dim(),
+                 " values, its image_shape ", ds.image_shape, " holds ", ds.image_shape.size());
+    lora_generator g(c, coll.layout(), ds.kind, ds.dtype, ds.base_model, coll.feature_dim(), ds.image_shape, be);
     g.pooled_ = coll.pooled_statistics();
     for (std::size_t i = 0; i < coll.condition_count(); ++i) {
       const auto f = coll.features(i);
@@ -113,7 +121,11 @@ class lora_generator {
     if (o.log)
       *o.log << "  reconstruction MSE " << g.summary_.autoencoder_mse << " (normalised units); latents scaled by "
              << g.sys_->latent_scale() << "\ndiffusion: MLP denoiser on the latent beside the " << d << "-d "
-             << to_string(ds.kind) << " feature\n";
+             << to_string(ds.kind) << " feature"
+             << (g.enc_->trainable() ? " through the " + g.enc_->kind() + " image encoder (to " +
+                                           std::to_string(g.enc_->feature_dim(d)) + ", trained with it)"
+                                     : std::string())
+             << "\n";
     auto dm_options = g.stage_options(c.diffusion_steps, c.diffusion_lr, c.ema, 12, o);
     const auto dm_checkpoint = g.checkpoint_of(diffusion_checkpoint, o, dm_options);
     g.summary_.diffusion_loss = g.sys_->train_diffusion(const_view<float>(rows.data(), {m, d}), dm_options, dm_checkpoint);
@@ -155,8 +167,26 @@ class lora_generator {
   // A description's feature, for a generator trained on text conditions.
   std::vector<float> text_feature(const std::string& text) const {
     CPDIFF_CHECK(kind_ == condition_kind::text, config_error, "pipeline::lora_generator::text_feature",
-                 "this generator was trained on vector conditions: give a vector of ", feature_dim_, " values");
+                 "this generator was trained on ", to_string(kind_), " conditions, not text");
     return text_condition(config_.text_dim).encode(text);
+  }
+  // Style images' feature [k H W] (their grey pixels), for a generator trained on images conditions: as many
+  // PNG files of the size it was trained on (image_shape()).
+  std::vector<float> images_feature(const std::vector<std::filesystem::path>& files) const {
+    constexpr const char* where = "pipeline::lora_generator::images_feature";
+    CPDIFF_CHECK(kind_ == condition_kind::images, config_error, where, "this generator was trained on ",
+                 to_string(kind_), " conditions, not images");
+    const shape& want = enc_->images();
+    CPDIFF_CHECK(files.size() == want[0], shape_error, where, files.size(), " images given; this generator was trained on ",
+                 want[0], " images per condition");
+    std::vector<float> row;
+    for (const auto& f : files) {
+      const io::grey_image im = io::read_png_grey(f);
+      CPDIFF_CHECK(im.height == want[1] && im.width == want[2], shape_error, where, "'", f.string(), "' is ",
+                   im.height, " x ", im.width, " pixels; this generator was trained on ", want[1], " x ", want[2]);
+      row.insert(row.end(), im.pixels.begin(), im.pixels.end());
+    }
+    return row;
   }
 
   void save(const std::filesystem::path& folder) {
@@ -167,6 +197,7 @@ class lora_generator {
   const generator_config& config() const { return config_; }
   const data::lora_layout& layout() const { return layout_; }
   condition_kind kind() const { return kind_; }
+  const shape& image_shape() const { return enc_->images(); }  // [k, H, W] for images conditions (else empty)
   std::size_t feature_dim() const { return feature_dim_; }
   io::st_dtype dtype() const { return dtype_; }
   const std::string& base_model() const { return base_model_; }
@@ -175,10 +206,11 @@ class lora_generator {
   system_type& system() { return *sys_; }
   autoencoder_type& autoencoder() { return *ae_; }
   denoiser_type& denoiser() { return *net_; }
+  encoder_type& encoder() { return *enc_; }
 
  private:
   lora_generator(generator_config c, data::lora_layout layout, condition_kind kind, io::st_dtype dtype,
-                 std::string base_model, std::size_t feature_dim, B be)
+                 std::string base_model, std::size_t feature_dim, shape images, B be)
       : config_(std::move(c)), layout_(std::move(layout)), kind_(kind), dtype_(dtype),
         base_model_(std::move(base_model)), feature_dim_(feature_dim),
         ae_(std::make_unique<autoencoder_type>(layout_.size(), config_.seed + 2,
@@ -187,8 +219,11 @@ class lora_generator {
                                                    .latent_noise = config_.latent_noise, .clamp_latent = true,
                                                    .tanh_latent = true, .linear_skip = config_.linear_skip},
                                                be)),
-        net_(std::make_unique<denoiser_type>(ae_->latent_shape(), feature_dim_, config_.timesteps, config_.seed + 3, be)),
-        enc_(std::make_unique<encoder_type>()),
+        enc_(kind == condition_kind::images
+                 ? std::make_unique<encoder_type>(config_.image_encoder, images, config_.image_feature, config_.seed + 4, be)
+                 : std::make_unique<encoder_type>(be)),
+        net_(std::make_unique<denoiser_type>(ae_->latent_shape(), enc_->feature_dim(feature_dim_), config_.timesteps,
+                                             config_.seed + 3, be)),
         sys_(std::make_unique<system_type>(*ae_, *net_, *enc_, diffusion::noise_schedule(config_.timesteps))) {
     CPDIFF_CHECK(feature_dim_ > 0, config_error, "pipeline::lora_generator", "the conditions have no features");
   }
@@ -239,8 +274,8 @@ class lora_generator {
   std::vector<condition_record> conditions_;
   fit_summary summary_;
   std::unique_ptr<autoencoder_type> ae_;
+  std::unique_ptr<encoder_type> enc_;  // before net_: the denoiser's condition width is the encoder's output
   std::unique_ptr<denoiser_type> net_;
-  std::unique_ptr<encoder_type> enc_;
   std::unique_ptr<system_type> sys_;
 };
 

@@ -93,6 +93,8 @@ void lora_generator<B>::write_files(const std::filesystem::path& dir) {
   j["version"] = 1;
   j["config"] = config_.to_json();
   j["condition"] = {{"kind", to_string(kind_)}, {"dim", feature_dim_}};
+  if (kind_ == condition_kind::images)
+    j["condition"]["images"] = std::vector<std::size_t>(enc_->images().begin(), enc_->images().end());
   j["adapter"] = detail::layout_json(layout_, dtype_, base_model_);
   j["conditions"] = nlohmann::json::array();
   io::safetensors_writer st;
@@ -113,12 +115,14 @@ void lora_generator<B>::write_files(const std::filesystem::path& dir) {
   j["models"] = {{"autoencoder", nlohmann::json::parse(ae_->describe())},
                  {"denoiser", {{"model", "mlp_denoiser"}, {"width", generator_denoiser::width},
                                {"depth", generator_denoiser::depth}, {"time_embedding", "sinusoidal"}}},
-                 {"condition_encoder", "identity (the features as given)"}};
+                 {"condition_encoder", enc_->trainable() ? nlohmann::json::parse(enc_->describe())
+                                                         : nlohmann::json("identity (the features as given)")}};
   j["fit"] = {{"autoencoder_mse", summary_.autoencoder_mse}, {"diffusion_loss", summary_.diffusion_loss},
               {"seconds", summary_.seconds}};
   st.save(dir / "statistics.safetensors");
   save_weights(dir / "autoencoder.safetensors", *ae_);
   save_weights(dir / "denoiser.safetensors", *net_);
+  if (enc_->trainable()) save_weights(dir / "encoder.safetensors", *enc_);
   io::write_file_atomic(dir / index_file, j.dump(2) + "\n");
 }
 
@@ -136,8 +140,10 @@ lora_generator<B> lora_generator<B>::load(const std::filesystem::path& folder, B
   if (json_get<std::size_t>(j, "version", file) != 1) generator_fail(file, "unsupported version ", io::json_excerpt(j["version"]));
   const generator_config c = generator_config::from_json(json_get<nlohmann::json>(j, "config", file), file.string());
   const auto cond = json_get<nlohmann::json>(j, "condition", file);
-  const std::string kind = json_get<std::string>(cond, "kind", file);
-  if (kind != "text" && kind != "vector") generator_fail(file, "condition kind '", kind, "' is not text or vector");
+  const std::string kind_name = json_get<std::string>(cond, "kind", file);
+  condition_kind kind;
+  if (!condition_kind_from_name(kind_name, kind))
+    generator_fail(file, "condition kind '", kind_name, "' is not text, vector or images");
   const auto adapter = json_get<nlohmann::json>(j, "adapter", file);
   io::st_dtype dtype;
   if (!io::st_dtype_from_name(json_get<std::string>(adapter, "dtype", file), dtype) || !io::st_dtype_is_float(dtype))
@@ -166,16 +172,28 @@ lora_generator<B> lora_generator<B>::load(const std::filesystem::path& folder, B
                        {detail::read_stat(st, p + ".mean", n, false, stats_file),
                         detail::read_stat(st, p + ".std", n, true, stats_file)}});
   }
-  if (kind == "text" && d != c.text_dim)
+  shape images;
+  if (kind == condition_kind::images) {
+    const auto s = json_get<std::vector<std::size_t>>(cond, "images", file);
+    // k H W == d, by division (no product that could overflow)
+    const bool ok = s.size() == 3 && s[0] > 0 && s[1] > 0 && d % s[0] == 0 && (d / s[0]) % s[1] == 0 &&
+                    d / s[0] / s[1] == s[2];
+    if (!ok)
+      generator_fail(file, "condition 'images' ", io::json_excerpt(cond["images"]), " is not [count, height, width] of ",
+                     "the feature width 'dim' ", d);
+    images = shape{s[0], s[1], s[2]};
+  }
+  if (kind == condition_kind::text && d != c.text_dim)
     generator_fail(file, "condition 'dim' is ", d, " but the text features of config 'text_dim' have ", c.text_dim,
                    " values: text_feature() would not fit the denoiser");
 
-  lora_generator g(c, std::move(layout), kind == "text" ? condition_kind::text : condition_kind::vector, dtype,
-                   json_get<std::string>(adapter, "base_model_name_or_path", file), d, be);
+  lora_generator g(c, std::move(layout), kind, dtype, json_get<std::string>(adapter, "base_model_name_or_path", file),
+                   d, images, be);
   g.pooled_ = std::move(pooled);
   g.conditions_ = std::move(records);
   load_weights(folder / "autoencoder.safetensors", *g.ae_);
   load_weights(folder / "denoiser.safetensors", *g.net_);
+  if (g.enc_->trainable()) load_weights(folder / "encoder.safetensors", *g.enc_);
   const auto latent = json_get<nlohmann::json>(j, "latent", file);
   const auto ls = json_get<std::vector<std::size_t>>(latent, "shape", file);
   if (shape::from_range(ls.begin(), ls.end()) != g.ae_->latent_shape())

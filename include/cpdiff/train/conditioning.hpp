@@ -10,6 +10,8 @@
 //   forward(rows [N, D_in]) -> features [N, D]   (a view the encoder owns, valid until the next call)
 //   backward(d features [N, D])                  (adds its parameter gradients; the input's are unused)
 //   parameters() -> parameter_store<T, B>&       (only for a jointly trained encoder)
+//   trainable() -> bool                          (optional: false leaves parameters() untrained, for an
+//                                                 encoder that is the identity or not by a run-time choice)
 // identity_condition passes the rows through (features computed beforehand, e.g. by a frozen text
 // encoder), the trainer's default.
 #include <concepts>

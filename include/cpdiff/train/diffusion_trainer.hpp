@@ -132,9 +132,15 @@ class diffusion_trainer {
     }
   }
 
+  // The jointly trained encoder's store; none for an encoder whose trainable() says false at run time.
   static parameter_store<T, B>* encoder_store(CondEncoder& e) {
-    if constexpr (joint_encoder) return &e.parameters();
-    else return nullptr;
+    if constexpr (joint_encoder) {
+      if constexpr (requires { { e.trainable() } -> std::convertible_to<bool>; })
+        if (!e.trainable()) return nullptr;
+      return &e.parameters();
+    } else {
+      return nullptr;
+    }
   }
 
   static shape checked_sample_shape(Denoiser& net, tensor_view<const T, host_space> z, const condition_set<T>& c) {
