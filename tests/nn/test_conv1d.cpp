@@ -107,6 +107,112 @@ TEST_CASE("conv1d: matches the direct definition with several column tiles and t
   }
 }
 
+namespace {
+// One conv1d<Cin, Cout, 3, double> at padding Pad with the Winograd F(4, 3) kernels forced, against the direct
+// definition: y, dx, dw and db, for a batch of n samples of length len.
+template <std::size_t Cin, std::size_t Cout, std::size_t Pad>
+void check_winograd(std::size_t n, std::size_t len, std::uint64_t seed) {
+  parameter_store<double, cpu> ps;
+  rng g{seed};
+  nn::conv1d<Cin, Cout, 3, double, cpu, 1, Pad> conv(ps, "c", g);
+  conv.set_algorithm(conv_algorithm::winograd);
+  conv_geometry geo = conv1d_geometry(n, Cin, Cout, len, 3, 1, Pad, 1);
+  geo.algo = conv_algorithm::winograd;
+  REQUIRE(ops::winograd::applies(geo));
+  tensor<double, cpu> x({n, Cin, len});
+  ops::fill_normal(cpu{}, x.view(), 0.0, 1.0, seed, 1);
+  const auto y = conv.forward(x.cview());
+  tensor<double, cpu> dy(y.shape());
+  ops::fill_normal(cpu{}, dy.view(), 0.0, 1.0, seed, 2);
+  ops::fill(cpu{}, ps.grads(), 0.0);
+  const auto dx = conv.backward(dy.cview());
+  const auto ref = direct_conv1d(x.cview(), ps.value(conv.weight_id()), ps.value(conv.bias_id()), dy.cview(), 1, Pad, 1);
+  testing::require_close(y, const_view<double>(ref.y.data(), y.shape()), 1e-12, "y");
+  testing::require_close(dx, const_view<double>(ref.dx.data(), x.shape()), 1e-12, "dx");
+  testing::require_close(ps.grad(conv.weight_id()), const_view<double>(ref.dw.data(), {Cout, Cin, 3}), 1e-12, "dweight");
+  testing::require_close(ps.grad(conv.bias_id()), const_view<double>(ref.db.data(), {Cout}), 1e-12, "dbias");
+}
+}  // namespace
+
+TEST_CASE("conv1d: Winograd F(4, 3) matches the direct definition (padding 0-2, any length, threads)", "[nn][conv1d]") {
+  for (int threads : {1, 3})
+    for (std::size_t n : {1, 4})
+      for (std::size_t len : {5, 16, 23}) {
+        testing::omp_threads scope(threads);
+        INFO(threads << " threads, batch " << n << ", length " << len);
+        check_winograd<5, 7, 1>(n, len, 21 + len);
+        check_winograd<3, 4, 0>(n, len, 22 + len);
+        check_winograd<4, 3, 2>(n, len, 23 + len);
+      }
+  parameter_store<double, cpu> ps;
+  rng g{3};
+  nn::conv1d<2, 3, 3, double, cpu, 1, 1> c(ps, "c", g);
+  c.set_algorithm(conv_algorithm::winograd);
+  testing::gradcheck(c, ps, {2, 2, 9});
+}
+
+TEST_CASE("conv1d: Winograd is chosen for kernel 3, stride 1, with 32 channels or more", "[nn][conv1d]") {
+  using ops::winograd::applies;
+  CHECK(applies(conv1d_geometry(16, 64, 128, 980, 3, 1, 1, 1)));   // the p-diff U-Net's
+  CHECK(!applies(conv1d_geometry(16, 1, 64, 980, 3, 1, 1, 1)));    // too few channels in
+  CHECK(!applies(conv1d_geometry(16, 64, 16, 980, 3, 1, 1, 1)));   // too few out
+  CHECK(!applies(conv1d_geometry(16, 64, 64, 980, 3, 2, 1, 1)));   // strided
+  CHECK(!applies(conv1d_geometry(16, 64, 64, 980, 5, 1, 2, 1)));   // kernel 5
+  CHECK(!applies(conv1d_geometry(16, 64, 64, 980, 3, 1, 2, 2)));   // dilated
+  CHECK(!applies(conv1d_geometry(16, 64, 64, 980, 3, 1, 3, 1)));   // padding 3
+  CHECK(!applies(conv1d_geometry(16, 64, 64, 10, 3, 1, 1, 1)));    // 10 outputs
+  auto forced = conv1d_geometry(16, 64, 64, 980, 3, 1, 1, 1);
+  forced.algo = conv_algorithm::gemm;
+  CHECK(!applies(forced));
+  forced = conv1d_geometry(1, 2, 2, 4, 3, 1, 0, 1);
+  forced.algo = conv_algorithm::winograd;
+  CHECK(applies(forced));
+}
+
+TEST_CASE("conv1d: Winograd in float stays within 2e-5 of the exact result at the U-Net's widths", "[nn][conv1d]") {
+  // 256 -> 128 channels, length 117 (the latent's), batch 3: the float results against the double definition,
+  // the worst error relative to the largest magnitude of each tensor, for Winograd and for im2col + GEMM
+  parameter_store<float, cpu> ps;
+  rng g{17};
+  nn::conv1d<256, 128, 3, float, cpu, 1, 1> conv(ps, "c", g);
+  tensor<float, cpu> x({3, 256, 117});
+  ops::fill_normal(cpu{}, x.view(), 0.0f, 1.0f, 4, 0);
+  tensor<float, cpu> dy({3, 128, 117});
+  ops::fill_normal(cpu{}, dy.view(), 0.0f, 1.0f, 5, 0);
+  const auto as_double = [](tensor_view<const float, host_space> v) {
+    tensor<double, cpu> d(v.shape());
+    for (std::size_t i = 0; i < v.size(); ++i) d.data()[i] = v.data()[i];
+    return d;
+  };
+  const auto xd = as_double(x.cview()), dyd = as_double(dy.cview());
+  const auto wd = as_double(ps.value(conv.weight_id())), bd = as_double(ps.value(conv.bias_id()));
+  const auto ref = direct_conv1d(xd.cview(), wd.cview(), bd.cview(), dyd.cview(), 1, 1, 1);
+  const auto worst = [](tensor_view<const float, host_space> got, const std::vector<double>& want) {
+    double err = 0, top = 0;
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      err = std::max(err, std::abs(double(got.data()[i]) - want[i]));
+      top = std::max(top, std::abs(want[i]));
+    }
+    return err / top;
+  };
+  for (conv_algorithm a : {conv_algorithm::automatic, conv_algorithm::gemm}) {
+    conv.set_algorithm(a);
+    REQUIRE(ops::winograd::applies([&] { auto geo = conv1d_geometry(3, 256, 128, 117, 3, 1, 1, 1); geo.algo = a; return geo; }()) ==
+            (a == conv_algorithm::automatic));
+    const auto y = conv.forward(x.cview());
+    ops::fill(cpu{}, ps.grads(), 0.0f);
+    const auto dx = conv.backward(dy.cview());
+    const double ey = worst(y, ref.y), edx = worst(dx, ref.dx), edw = worst(ps.grad(conv.weight_id()), ref.dw);
+    INFO((a == conv_algorithm::automatic ? "winograd" : "gemm") << ": y " << ey << ", dx " << edx << ", dw " << edw);
+    CHECK(ey < 2e-5);
+    CHECK(edx < 2e-5);
+    CHECK(edw < 2e-5);
+    std::cout << "conv1d 256 -> 128, k 3, float, worst error / largest magnitude, "
+              << (a == conv_algorithm::automatic ? "winograd" : "gemm") << ": y " << ey << ", dx " << edx << ", dw "
+              << edw << "\n";
+  }
+}
+
 TEST_CASE("conv1d: small batches of small samples stay on one thread; many take them all", "[nn][conv1d]") {
   testing::omp_threads scope(3);
   CHECK(ops::conv_detail::batch_threads(conv1d_geometry(2, 2, 3, 9, 3, 1, 1, 1)) == 1);  // too little work

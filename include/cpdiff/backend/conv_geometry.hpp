@@ -15,10 +15,12 @@
 namespace cpdiff {
 
 // How a backend computes a convolution: its own choice by size (automatic), or forced, for tests and
-// benchmarks. The CPU backend always lowers to im2col + GEMM (a direct loop, measured, gained at most
-// 1.8x and only on stride-1 layers with one or two output channels, a negligible share of the p-diff
-// autoencoder's time, and lost on strided ones); the CUDA backend has a direct kernel for few channels.
-enum class conv_algorithm { automatic, gemm, direct };
+// benchmarks. The CPU backend lowers to im2col + GEMM, or for 1-D kernels of 3 at stride 1 with 32 channels or
+// more to Winograd F(4, 3) (backend/cpu/winograd.hpp: half the multiply-adds); a direct loop, measured, gained
+// at most 1.8x and only on stride-1 layers with one or two output channels, a negligible share of the p-diff
+// autoencoder's time, and lost on strided ones. The CUDA backend has a direct kernel for few channels, and reads
+// winograd as gemm.
+enum class conv_algorithm { automatic, gemm, direct, winograd };
 
 struct conv_geometry {
   std::size_t n = 0;  // batch

@@ -5,7 +5,8 @@
 //   weight grad   dW [c_out, R] += sum_b dy_b [c_out, P] col(x_b)^T [P, R]
 // each taken a tile of output positions (columns of col) at a time.
 // The transposed convolution is the adjoint pair: its forward is conv_backward_data, its data gradient
-// conv_forward (nn/conv_transpose1d.hpp).
+// conv_forward (nn/conv_transpose1d.hpp). 1-D kernels of 3 at stride 1 with enough channels go to Winograd F(4, 3)
+// instead (winograd.hpp), with the same scratch contract.
 //
 // Threads: with enough samples each thread takes whole samples and its own slice of the workspace;
 // with a few large samples the samples run in turn and the threads go to Eigen's GEMM and to im2col.
@@ -17,6 +18,7 @@
 #include "cpdiff/backend/conv_geometry.hpp"
 #include "cpdiff/backend/cpu/blas.hpp"
 #include "cpdiff/backend/cpu/im2col.hpp"
+#include "cpdiff/backend/cpu/winograd.hpp"
 #include "cpdiff/backend/ops.hpp"
 #include "cpdiff/core/error.hpp"
 
@@ -60,10 +62,20 @@ inline std::size_t fit_threads(const conv_geometry& g, std::size_t work_size, co
   return t;
 }
 
+// Winograd's threads (up to winograd::threads) whose scratch fits in work_size elements.
+inline std::size_t fit_winograd_threads(const conv_geometry& g, std::size_t work_size, const char* where) {
+  std::size_t t = winograd::threads(g);
+  while (t > 1 && winograd::workspace(g, t) > work_size) --t;
+  CPDIFF_CHECK(winograd::workspace(g, t) <= work_size, shape_error, where, "workspace of ", work_size,
+               " elements, need ", winograd::workspace(g, t), " (use conv_workspace_size)");
+  return t;
+}
+
 }  // namespace conv_detail
 
 // Elements of scratch the kernels below need for geometry g.
 inline std::size_t conv_workspace_size(cpu, const conv_geometry& g) {
+  if (winograd::applies(g)) return winograd::workspace(g, winograd::threads(g));
   return conv_detail::workspace_for(g, conv_detail::batch_threads(g));
 }
 
@@ -71,6 +83,8 @@ inline std::size_t conv_workspace_size(cpu, const conv_geometry& g) {
 template <class T>
 void conv_forward(cpu, const conv_geometry& g, const T* x, const T* w, const T* b, T* y, T* work,
                   std::size_t work_size) {
+  if (winograd::applies(g))  // y = AT [(G w) (BT x)] per tile of 4 outputs (+ b)
+    return winograd::forward(g, x, w, b, y, work, conv_detail::fit_winograd_threads(g, work_size, "ops::conv_forward"));
   const std::size_t nt = conv_detail::fit_threads(g, work_size, "ops::conv_forward");
   const std::size_t R = g.col_rows(), P = g.col_cols(), col_n = conv_detail::col_elements(g);
   const std::size_t tile = conv_detail::col_tile(g);
@@ -102,6 +116,9 @@ void conv_forward(cpu, const conv_geometry& g, const T* x, const T* w, const T* 
 template <class T>
 void conv_backward_data(cpu, const conv_geometry& g, const T* dy, const T* w, T* dx, T* work,
                         std::size_t work_size) {
+  if (winograd::applies(g))  // dx = the correlation of dy with the flipped, transposed kernel
+    return winograd::backward_data(g, dy, w, dx, work,
+                                   conv_detail::fit_winograd_threads(g, work_size, "ops::conv_backward_data"));
   const std::size_t nt = conv_detail::fit_threads(g, work_size, "ops::conv_backward_data");
   const std::size_t R = g.col_rows(), P = g.col_cols(), col_n = conv_detail::col_elements(g);
   const std::size_t tile = conv_detail::col_tile(g);
@@ -130,6 +147,9 @@ void conv_backward_data(cpu, const conv_geometry& g, const T* dy, const T* w, T*
 template <class T>
 void conv_backward_weight(cpu, const conv_geometry& g, const T* x, const T* dy, T* dw, T* work,
                           std::size_t work_size) {
+  if (winograd::applies(g))  // dw += G^T [sum (A dy) (BT x)^T]
+    return winograd::backward_weight(g, x, dy, dw, work,
+                                     conv_detail::fit_winograd_threads(g, work_size, "ops::conv_backward_weight"));
   const std::size_t nt = conv_detail::fit_threads(g, work_size, "ops::conv_backward_weight");
   const std::size_t R = g.col_rows(), P = g.col_cols(), col_n = conv_detail::col_elements(g), W = g.weight_size();
   const std::size_t tile = conv_detail::col_tile(g);
