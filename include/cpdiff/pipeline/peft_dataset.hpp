@@ -110,7 +110,7 @@ inline peft_dataset load_peft_dataset(const std::filesystem::path& manifest, con
   }
   const lora::adapter first = lora::load_peft(entries.front().adapter);
   peft_dataset ds{data::lora_collection(data::lora_layout(first)), entries.front().kind, io::st_dtype::F32,
-                  summaries.front().config.base_model_name_or_path, 0};
+                  summaries.front().config.base_model_name_or_path, 0, shape{}};
   if (dtypes.size() == 1) io::st_dtype_from_name(*dtypes.begin(), ds.dtype);  // "F16, F32" (mixed) stays F32
   std::map<std::string, std::size_t> condition_of;  // condition key -> id
   for (const auto& e : entries) {
