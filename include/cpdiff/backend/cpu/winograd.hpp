@@ -30,14 +30,14 @@ namespace cpdiff::ops::winograd {
 
 inline constexpr std::size_t alpha = 6, tile = 4;  // points per tile, outputs per tile
 
-// BT [6, 6]: the input transform
-inline constexpr double BT[alpha][alpha] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
-                                            {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+// The transforms (the input and output ones are written out in input_transform / output_transform /
+// gradient_transform below, their zeros skipped):
+//   BT [6, 6] = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+//                [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]]
+//   AT [4, 6] = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]
 // G [6, 3]: the filter transform
 inline constexpr double G[alpha][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
                                        {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
-// AT [4, 6]: the output transform
-inline constexpr double AT[tile][alpha] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
 
 // Whether g is a convolution this file computes: 1-D, kernel 3, stride 1, dilation 1, padding <= 2; forced by
 // conv_algorithm::winograd, or chosen (automatic) when both channel counts are at least 32 (below that the GEMMs are
@@ -209,15 +209,16 @@ template <class T>
 void backward_weight(const conv_geometry& g, const T* x, const T* dy, T* dw, T* work, std::size_t nt) {
   const std::size_t ci = g.c_in, co = g.c_out, u_n = alpha * co * ci, nt_tiles = tiles(g.out_w);
   const std::size_t per = detail::per_thread(g, nt);
-  T* du = work;  // dU [6, c_out, c_in], summed over the threads' partials
+  // dU [6, c_out, c_in]: one thread's in the shared region; with several, each thread's after its V and E
+  const auto du_of = [&](std::size_t th) { return nt > 1 ? work + u_n + th * per + alpha * (ci + co) * nt_tiles : work; };
   const auto count = static_cast<std::ptrdiff_t>(g.n);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     const std::size_t th = static_cast<std::size_t>(thread_num());
-    T* v = work + u_n + th * per;                       // V [6, c_in, T]
-    T* e = v + alpha * ci * nt_tiles;                   // E [6, c_out, T]
-    T* du_t = nt > 1 ? e + alpha * co * nt_tiles : du;  // this thread's dU
-    std::fill(du_t, du_t + u_n, T(0));
+    T* v = work + u_n + th * per;      // V [6, c_in, T]
+    T* e = v + alpha * ci * nt_tiles;  // E [6, c_out, T]
+    T* du = du_of(th);
+    std::fill(du, du + u_n, T(0));
 #pragma omp for schedule(static)
     for (std::ptrdiff_t s = 0; s < count; ++s) {
       detail::input_transform(x + std::size_t(s) * ci * g.in_w, ci, g.in_w, std::ptrdiff_t(g.pad_w), nt_tiles, v);
@@ -225,24 +226,17 @@ void backward_weight(const conv_geometry& g, const T* x, const T* dy, T* dw, T* 
       // dU_xi [co, ci] += E_xi [co, T] V_xi^T [T, ci]
       for (std::size_t xi = 0; xi < alpha; ++xi)
         gemm(cpu{}, trans::no, trans::yes, co, ci, nt_tiles, T(1), e + xi * co * nt_tiles, nt_tiles,
-             v + xi * ci * nt_tiles, nt_tiles, T(1), du_t + xi * u_n / alpha, ci);
+             v + xi * ci * nt_tiles, nt_tiles, T(1), du + xi * co * ci, ci);
     }
   }
-  // dw [o, c, j] += sum_xi G[xi][j] dU_xi [o, c], the threads' partials summed in thread order (deterministic)
+  // dw [o, c, j] += sum_xi G[xi][j] dU_xi [o, c], the threads' dU summed in thread order (deterministic)
   const std::size_t plane = co * ci;
   const auto planes = static_cast<std::ptrdiff_t>(plane);
 #pragma omp parallel for num_threads(team_for(u_n * nt)) if (team_for(u_n * nt) > 1)
   for (std::ptrdiff_t i = 0; i < planes; ++i) {
-    double d[alpha];
-    for (std::size_t xi = 0; xi < alpha; ++xi) {
-      double acc = 0;
-      if (nt > 1)
-        for (std::size_t th = 0; th < nt; ++th)
-          acc += double((work + u_n + th * per + alpha * (ci + co) * nt_tiles)[xi * plane + std::size_t(i)]);
-      else
-        acc = double(du[xi * plane + std::size_t(i)]);
-      d[xi] = acc;
-    }
+    double d[alpha] = {};
+    for (std::size_t th = 0; th < nt; ++th)
+      for (std::size_t xi = 0; xi < alpha; ++xi) d[xi] += double(du_of(th)[xi * plane + std::size_t(i)]);
     for (std::size_t j = 0; j < 3; ++j) {
       double acc = 0;
       for (std::size_t xi = 0; xi < alpha; ++xi) acc += G[xi][j] * d[xi];
