@@ -13,7 +13,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   cpdiff::io::grey_image im;
   try {
-    im = cpdiff::io::decode_png_grey(std::span<const std::uint8_t>(data, size), "fuzz");
+    im = cpdiff::io::decode_png_grey(std::span<const std::byte>(reinterpret_cast<const std::byte*>(data), size), "fuzz");
   } catch (const std::exception& e) {
     cpdiff_fuzz::refused("decode_png_grey", e);
     return 0;

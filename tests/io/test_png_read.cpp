@@ -20,41 +20,49 @@ namespace fs = std::filesystem;
 using namespace cpdiff;
 
 namespace {
-using bytes = std::vector<std::uint8_t>;
+using raw = std::vector<std::uint8_t>;   // chunk contents, scanlines
+using bytes = std::vector<std::byte>;   // a file
 
-void put32(bytes& out, std::uint32_t v) {
+void put32(raw& out, std::uint32_t v) {
   for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<std::uint8_t>(v >> s));
 }
-// length, type, data, CRC
-void add_chunk(bytes& out, const std::string& type, const bytes& data) {
-  put32(out, static_cast<std::uint32_t>(data.size()));
-  bytes typed(type.begin(), type.end());
-  typed.insert(typed.end(), data.begin(), data.end());
-  out.insert(out.end(), typed.begin(), typed.end());
-  put32(out, static_cast<std::uint32_t>(crc32(0L, typed.data(), static_cast<uInt>(typed.size()))));
-}
-bytes ihdr(std::uint32_t w, std::uint32_t h, int depth, int colour, int interlace = 0) {
-  bytes d;
+raw ihdr(std::uint32_t w, std::uint32_t h, int depth, int colour, int interlace = 0) {
+  raw d;
   put32(d, w);
   put32(d, h);
   d.insert(d.end(), {std::uint8_t(depth), std::uint8_t(colour), 0, 0, std::uint8_t(interlace)});
   return d;
 }
-bytes deflated(const bytes& raw) {
-  uLongf n = compressBound(static_cast<uLong>(raw.size()));
-  bytes z(n);
-  REQUIRE(compress(z.data(), &n, raw.data(), static_cast<uLong>(raw.size())) == Z_OK);
+raw deflated(const raw& scanlines) {
+  uLongf n = compressBound(static_cast<uLong>(scanlines.size()));
+  raw z(n);
+  REQUIRE(compress(z.data(), &n, scanlines.data(), static_cast<uLong>(scanlines.size())) == Z_OK);
   z.resize(n);
   return z;
 }
-// A PNG of the given IHDR, optional PLTE and scanlines `raw` (filter bytes included), with extra chunks before IDAT.
-bytes png(const bytes& header, const bytes& raw, const bytes& plte = {}, const std::string& extra_type = "",
-          const bytes& extra = {}) {
-  bytes f{0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+bytes signature() {
+  bytes f;
+  const std::uint8_t sig[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  for (std::uint8_t b : sig) f.push_back(std::byte{b});
+  return f;
+}
+// A chunk, by the library's PNG writer (report::detail::put_chunk: length, type, data, CRC).
+void add_chunk(bytes& f, const char (&type)[5], const raw& data) { report::detail::put_chunk(f, type, data.data(), data.size()); }
+// A PNG of the given IHDR, optional PLTE and scanlines (filter bytes included).
+bytes png(const raw& header, const raw& scanlines, const raw& plte = {}) {
+  bytes f = signature();
   add_chunk(f, "IHDR", header);
   if (!plte.empty()) add_chunk(f, "PLTE", plte);
-  if (!extra_type.empty()) add_chunk(f, extra_type, extra);
-  add_chunk(f, "IDAT", deflated(raw));
+  add_chunk(f, "IDAT", deflated(scanlines));
+  add_chunk(f, "IEND", {});
+  return f;
+}
+// The same with one more chunk before IDAT.
+bytes png_with(const char (&type)[5], const raw& data, const raw& header, const raw& scanlines) {
+  bytes f = signature();
+  add_chunk(f, "IHDR", header);
+  add_chunk(f, type, data);
+  add_chunk(f, "IDAT", deflated(scanlines));
   add_chunk(f, "IEND", {});
   return f;
 }
@@ -88,15 +96,15 @@ TEST_CASE("read_png_grey reads report::image's PNGs as their luma", "[io]") {
 }
 
 TEST_CASE("read_png_grey names the file and the problem of a bad PNG", "[io]") {
-  const bytes row2x2{0, 10, 20, 0, 30, 40};  // grey8 2 x 2, filter None
+  const raw row2x2{0, 10, 20, 0, 30, 40};  // grey8 2 x 2, filter None
   REQUIRE(decode(png(ihdr(2, 2, 8, 0), row2x2)).pixels == std::vector<float>{10 / 255.0f, 20 / 255.0f, 30 / 255.0f, 40 / 255.0f});
   const auto fails = [](const bytes& f, const std::string& message) {
     CHECK_THROWS_WITH(io::decode_png_grey(f, "test.png"), Catch::Contains("'test.png': ") && Catch::Contains(message));
   };
-  fails({'G', 'I', 'F', '8', '9', 'a', 0, 0, 0, 0}, "not a PNG file");
+  fails(bytes(10, std::byte{'G'}), "not a PNG file");
   bytes good = png(ihdr(2, 2, 8, 0), row2x2);
   bytes bad_crc = good;
-  bad_crc[8 + 8 + 3] ^= 1;  // a byte of IHDR's width
+  bad_crc[8 + 8 + 3] ^= std::byte{1};  // a byte of IHDR's width
   fails(bad_crc, "chunk 'IHDR' at byte 8 has a bad CRC");
   fails(bytes(good.begin(), good.end() - 12), "truncated: no IEND chunk");
   fails(bytes(good.begin(), good.begin() + 50), "chunk 'IDAT' at byte 33 runs past the end of the file");
@@ -108,21 +116,20 @@ TEST_CASE("read_png_grey names the file and the problem of a bad PNG", "[io]") {
   fails(png(ihdr(2, 3, 8, 0), row2x2), "the image data inflate to 6 bytes, the header implies 9");
   fails(png(ihdr(2, 1, 8, 0), row2x2), "inflate to more than the 3 bytes");
   fails(png(ihdr(2, 2, 8, 0), {0, 10, 20, 5, 30, 40}), "row 1 has filter type 5 (0-4 exist)");
-  fails(png(ihdr(2, 2, 8, 0), row2x2, {}, "ABCD", {1}), "unknown critical chunk 'ABCD'");
-  CHECK(decode(png(ihdr(2, 2, 8, 0), row2x2, {}, "abCD", {1})).width == 2);  // an ancillary one is skipped
+  fails(png_with("ABCD", {1}, ihdr(2, 2, 8, 0), row2x2), "unknown critical chunk 'ABCD'");
+  CHECK(decode(png_with("abCD", {1}, ihdr(2, 2, 8, 0), row2x2)).width == 2);  // an ancillary one is skipped
   fails(png(ihdr(2, 2, 8, 3), row2x2), "a palette image without a PLTE chunk");
   fails(png(ihdr(2, 2, 8, 3), {0, 0, 1, 0, 2, 0}, {1, 2, 3, 4, 5, 6}), "pixel (0, 1) has palette index 2 of 2 entries");
-  bytes no_idat{0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  bytes no_idat = signature();
   add_chunk(no_idat, "IHDR", ihdr(2, 2, 8, 0));
   add_chunk(no_idat, "IEND", {});
   fails(no_idat, "no image data (IDAT)");
-  bytes corrupt = png(ihdr(2, 2, 8, 0), row2x2);
-  corrupt[8 + 25 + 8 + 2] ^= 0xff;  // inside the zlib stream (CRC fixed below)
-  {
-    const std::size_t at = 8 + 25, len = (std::size_t(corrupt[at]) << 24) | (corrupt[at + 1] << 16) | (corrupt[at + 2] << 8) | corrupt[at + 3];
-    const auto crc = static_cast<std::uint32_t>(crc32(0L, corrupt.data() + at + 4, static_cast<uInt>(len + 4)));
-    for (int i = 0; i < 4; ++i) corrupt[at + 8 + len + i] = static_cast<std::uint8_t>(crc >> (24 - 8 * i));
-  }
+  raw z = deflated(row2x2);
+  z[2] ^= 0xff;  // inside the zlib stream, its chunk's CRC right
+  bytes corrupt = signature();
+  add_chunk(corrupt, "IHDR", ihdr(2, 2, 8, 0));
+  add_chunk(corrupt, "IDAT", z);
+  add_chunk(corrupt, "IEND", {});
   fails(corrupt, "the image data do not inflate");
   CHECK_THROWS_WITH(io::read_png_grey("/nonexistent/a.png"), Catch::Contains("/nonexistent/a.png"));
 }

@@ -134,8 +134,9 @@ inline double luma(double r, double g, double b) { return 0.299 * r + 0.587 * g 
 }  // namespace png_detail
 
 // A PNG file's bytes -> grey image; `source` names it in errors.
-inline grey_image decode_png_grey(std::span<const std::uint8_t> f, const std::string& source) {
+inline grey_image decode_png_grey(std::span<const std::byte> bytes, const std::string& source) {
   using namespace png_detail;
+  const std::span<const std::uint8_t> f(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
   static constexpr std::array<std::uint8_t, 8> signature{0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   if (f.size() < 8 || !std::equal(signature.begin(), signature.end(), f.begin()))
     fail(source, "not a PNG file (its first bytes are not the PNG signature)");
@@ -197,7 +198,7 @@ inline grey_image decode_png_grey(std::span<const std::uint8_t> f, const std::st
 
 inline grey_image read_png_grey(const std::filesystem::path& file) {
   const std::vector<std::byte> bytes = read_file_bytes(file);
-  return decode_png_grey({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()}, file.string());
+  return decode_png_grey(bytes, file.string());
 }
 
 }  // namespace cpdiff::io
