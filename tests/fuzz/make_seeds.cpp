@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <limits>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -422,9 +423,10 @@ void npy_xtensor_seeds() {
 // library's; run from the repository root) and a chart-like RGB image of report::encode_png.
 void png_seeds() {
   const fs::path dir = "tests/fixtures/png";
-  if (fs::is_directory(dir))
-    for (const auto& e : fs::directory_iterator(dir))
-      if (e.path().extension() == ".png") seed("png", e.path().filename().string(), as_string(io::read_file_bytes(e.path())));
+  if (!fs::is_directory(dir))  // run.sh runs from the repository root: a missing folder is an error, not fewer seeds
+    throw std::runtime_error("no " + dir.string() + " here (run make_seeds from the repository root)");
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".png") seed("png", e.path().filename().string(), as_string(io::read_file_bytes(e.path())));
   report::image img(6, 3, report::colours::white);
   img.set_pixel(1, 1, report::rgb{200, 10, 40});
   seed("png", "report_rgb.png", as_string(report::encode_png(img)));
