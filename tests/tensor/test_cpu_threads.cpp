@@ -1,4 +1,5 @@
-// backend/cpu/threads.hpp: the team a CPU kernel's work pays for, and core/openmp_wait.hpp's environment check.
+// backend/cpu/threads.hpp: the team a CPU kernel's work pays for, core/openmp_wait.hpp's environment check, and the
+// Philox fills giving the same numbers whatever the team.
 #include <cstdlib>
 
 #include "cpdiff/cpdiff.hpp"
@@ -41,4 +42,22 @@ TEST_CASE("openmp_wait: the user's OMP_WAIT_POLICY or GOMP_SPINCOUNT always wins
     setenv("GOMP_SPINCOUNT", saved.c_str(), 1);
   else
     unsetenv("GOMP_SPINCOUNT");
+}
+
+TEST_CASE("fill_normal: element j is philox_normal(offset + j) bit for bit, any offset parity and thread team",
+          "[tensor][threads][rng]") {
+  // fill_normal makes two normals per Philox block (philox_normal_pair); a shard may start on an odd element
+  const std::size_t big = 4 * static_cast<std::size_t>(ops::parallel_grain) + 3;  // several threads, odd length
+  for (const std::size_t n : {std::size_t{1}, std::size_t{2}, std::size_t{5}, big})
+    for (const std::uint64_t offset : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{6}, std::uint64_t{1001}}) {
+      tensor<float, cpu> y({n});
+      ops::fill_normal(cpu{}, y.view(), 0.f, 1.f, 42, 3, offset);
+      std::size_t mismatches = 0;
+      for (std::size_t j = 0; j < n; ++j) mismatches += y.data()[j] != philox_normal(42, 3, offset + j);
+      INFO("n " << n << ", offset " << offset);
+      CHECK(mismatches == 0);
+    }
+  tensor<double, cpu> d({3});  // mean + stddev z, fused
+  ops::fill_normal(cpu{}, d.view(), 2.0, 0.5, 7, 1, 1);
+  for (std::size_t j = 0; j < 3; ++j) CHECK(d.data()[j] == std::fma(0.5, double(philox_normal(7, 1, 1 + j)), 2.0));
 }

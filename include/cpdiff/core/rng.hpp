@@ -49,12 +49,20 @@ CPDIFF_HD inline float philox_uniform(std::uint64_t seed, std::uint64_t stream, 
 // Computed in double and rounded to float once: the float log / sin / cos of glibc and of CUDA differ in
 // the last bits, the double ones agree to ~1 ulp of double, so the float results are the same on both
 // backends except when a value falls within 1e-16 of a float rounding boundary (~1 in 5e8 draws).
-CPDIFF_HD inline float philox_normal(std::uint64_t seed, std::uint64_t stream, std::uint64_t i) {
-  const philox_block b = philox4x32(seed, i >> 1, stream ^ 0x8000000000000000ull);
+// Normals 2p and 2p + 1 of the stream: one Philox block and one log make both (r cos th, r sin th).
+struct normal_pair {
+  float even, odd;
+};
+CPDIFF_HD inline normal_pair philox_normal_pair(std::uint64_t seed, std::uint64_t stream, std::uint64_t pair) {
+  const philox_block b = philox4x32(seed, pair, stream ^ 0x8000000000000000ull);
   const double u1 = u32_to_unit(b.v[0]), u2 = u32_to_unit(b.v[1]);
   const double r = std::sqrt(-2.0 * std::log(u1));
   const double th = 2.0 * std::numbers::pi * u2;
-  return static_cast<float>((i & 1) ? r * std::sin(th) : r * std::cos(th));
+  return {static_cast<float>(r * std::cos(th)), static_cast<float>(r * std::sin(th))};
+}
+CPDIFF_HD inline float philox_normal(std::uint64_t seed, std::uint64_t stream, std::uint64_t i) {
+  const normal_pair p = philox_normal_pair(seed, stream, i >> 1);
+  return (i & 1) ? p.odd : p.even;
 }
 
 // A seed plus a stream counter: each draw takes a fresh stream, so successive draws are independent

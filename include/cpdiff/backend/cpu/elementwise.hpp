@@ -130,14 +130,23 @@ void fill_uniform(cpu, hview<T> y, T lo, T hi, std::uint64_t seed, std::uint64_t
     yp[i] = std::fma(width, static_cast<T>(philox_uniform(seed, stream, offset + static_cast<std::uint64_t>(i))), lo);
 }
 
-// y[i] = mean + stddev * N(0,1), fused like fill_uniform
+// y[i] = mean + stddev * N(0,1), fused like fill_uniform. Stream elements 2p and 2p + 1 come from one
+// philox_normal_pair (the same bits as philox_normal for each, at half the Philox blocks and logs).
 template <class T>
 void fill_normal(cpu, hview<T> y, T mean, T stddev, std::uint64_t seed, std::uint64_t stream, std::uint64_t offset = 0) {
   const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(y.size());
   T* yp = y.data();
+  // y[j] is stream element offset + j; pair p covers elements 2p, 2p + 1, i.e. y[2p - offset], y[2p + 1 - offset]
+  const std::ptrdiff_t lead = static_cast<std::ptrdiff_t>(offset & 1);  // 1: y[0] is an odd element
+  const std::ptrdiff_t pairs = (n + lead + 1) / 2;
+  const std::uint64_t first_pair = offset >> 1;
 #pragma omp parallel for num_threads(team_for(n)) if (team_for(n) > 1)
-  for (std::ptrdiff_t i = 0; i < n; ++i)
-    yp[i] = std::fma(stddev, static_cast<T>(philox_normal(seed, stream, offset + static_cast<std::uint64_t>(i))), mean);
+  for (std::ptrdiff_t p = 0; p < pairs; ++p) {
+    const normal_pair z = philox_normal_pair(seed, stream, first_pair + static_cast<std::uint64_t>(p));
+    const std::ptrdiff_t j = 2 * p - lead;  // y index of the even element
+    if (j >= 0) yp[j] = std::fma(stddev, static_cast<T>(z.even), mean);
+    if (j + 1 < n) yp[j + 1] = std::fma(stddev, static_cast<T>(z.odd), mean);
+  }
 }
 
 template <class T>
