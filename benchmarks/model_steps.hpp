@@ -56,7 +56,8 @@ void ae_train_step(benchmark::State& state, std::size_t n, std::size_t batch, Sy
   ae_train_step<decltype(ae), B>(state, ae, n, batch, sync);
 }
 // The example's autoencoder (pipeline::generator_autoencoder with its options: Tanh latent, clamp, linear
-// skip) on LoRA vectors of n parameters: 3,688 for the MLP base, 24,576 for the ViT base.
+// skip) on LoRA vectors of n parameters: 3,688 for the MLP base, 24,576 for the ViT base (there also
+// models::style_vit, the same channels at stride 4).
 template <class Cfg, class B, class Sync>
 void style_ae_train_step(benchmark::State& state, std::size_t n, std::size_t batch, Sync sync) {
   models::style_autoencoder<Cfg, float, B> ae(
@@ -98,7 +99,7 @@ struct example_unet {
   static constexpr std::size_t kernel = 3;
 };
 
-// The seven workloads, shared names: <name>/<label> in both programs. `precision` is the matmul_precision
+// The eight workloads, shared names: <name>/<label> in both programs. `precision` is the matmul_precision
 // each runs under (bf16: the cuda backend's mixed precision; the cpu backend computes fp32 either way).
 template <class B, class Sync>
 void register_model_steps(const char* label, Sync sync, matmul_precision precision = matmul_precision::fp32) {
@@ -125,6 +126,8 @@ void register_model_steps(const char* label, Sync sync, matmul_precision precisi
       [=](benchmark::State& s) { style_ae_train_step<pipeline::generator_autoencoder, B>(s, 3688, 64, sync); }, 1);
   reg("style_ae_example_vit_train_step",
       [=](benchmark::State& s) { style_ae_train_step<pipeline::generator_autoencoder, B>(s, 24576, 64, sync); }, 2);
+  reg("style_ae_vit_stride4_train_step",
+      [=](benchmark::State& s) { style_ae_train_step<models::style_vit, B>(s, 24576, 64, sync); }, 2);
 }
 
 }  // namespace cpdiff::bench

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <string>
 #include <type_traits>
 
 #include "cpdiff/backend/cpu.hpp"
@@ -15,12 +16,28 @@ struct tiny_style {
   static constexpr std::array<std::size_t, 3> channels{2, 3, 2};
   static constexpr std::size_t kernel = 3, latent = 4;
 };
+// An odd stride: ConvT's output padding 2, a padded length of 27 for any n <= 27.
+struct tiny_stride3 {
+  static constexpr std::array<std::size_t, 3> channels{2, 3, 2};
+  static constexpr std::size_t kernel = 3, latent = 4, stride = 3;
+};
+
+// The config's stride by hand (2 when it has none).
+template <class C>
+constexpr std::size_t stride_of() {
+  if constexpr (requires { C::stride; })
+    return C::stride;
+  else
+    return 2;
+}
 
 // Parameters of the stack by hand: conv (w + b) and BatchNorm (weight, bias, running mean, running var) per level,
 // the two Linears, and the output conv.
 template <class C>
 std::size_t expected_parameter_count(std::size_t n) {
-  const std::size_t d = C::channels.size(), k = C::kernel, unit = std::size_t(1) << d;
+  const std::size_t d = C::channels.size(), k = C::kernel;
+  std::size_t unit = 1;
+  for (std::size_t i = 0; i < d; ++i) unit *= stride_of<C>();
   const std::size_t m = (n + unit - 1) / unit, f = C::channels[d - 1] * m;
   std::size_t total = 0, in = 1;
   for (std::size_t c : C::channels) {  // encoder
@@ -88,9 +105,9 @@ void train_gradcheck(typename models::style_autoencoder<Cfg, double>::options o,
   ps.for_each_parameter([&](const param_entry& e, tensor_view<double> v, tensor_view<double> gr) {
     if (e.trainable) targets.push_back({e.name, v.data(), std::vector<double>(gr.data(), gr.data() + gr.size())});
   });
-  // per level: conv w, b and BN weight, bias; x 3 levels x 2 stacks; 2 Linears (w, b); output conv (w, b);
+  // per level: conv w, b and BN weight, bias; x levels x 2 stacks; 2 Linears (w, b); output conv (w, b);
   // the skip Linear (w, b) when on
-  REQUIRE(targets.size() == 4 * 3 * 2 + 4 + 2 + (o.linear_skip ? 2 : 0));
+  REQUIRE(targets.size() == 4 * Cfg::channels.size() * 2 + 4 + 2 + (o.linear_skip ? 2 : 0));
   testing::check_numeric(
       [&] {
         rng gg = start;  // the same noise every evaluation
@@ -116,6 +133,35 @@ TEST_CASE("style_autoencoder: gradcheck with the linear skip in the decoder", "[
   train_gradcheck<tiny_style>({.input_noise = 0.01, .latent_noise = 0.2, .clamp_latent = true, .tanh_latent = true,
                                .linear_skip = true},
                               13, 3);
+}
+
+TEST_CASE("style_autoencoder: gradcheck of a stride-3 stack (ConvT output padding 2), linear skip on",
+          "[models][style_ae]") {
+  using ae_t = models::style_autoencoder<tiny_stride3, double>;
+  static_assert(ae_t::stride == 3 && ae_t::fold_unit == 27);
+  train_gradcheck<tiny_stride3>({.input_noise = 0.01, .latent_noise = 0.2, .clamp_latent = true, .tanh_latent = true,
+                                 .linear_skip = true},
+                                13, 3);  // Lp 27, bottom [2, 1]
+}
+
+TEST_CASE("style_autoencoder: the ViT preset (stride 4): n = 24,576 -> bottom [8, 96], shapes and parameter count",
+          "[models][style_ae]") {
+  using ae_t = models::style_autoencoder<models::style_vit>;
+  static_assert(ae_t::stride == 4 && ae_t::fold_unit == 256);
+  CHECK(ae_t::padded_size(24576) == 24576);  // 96 * 4^4
+  CHECK(ae_t::padded_size(24577) == 24832);
+  ae_t ae(24576, 1, {.linear_skip = true});
+  CHECK(ae.bottom_shape() == shape{8, 96});
+  CHECK(ae.parameters().size() == expected_parameter_count<models::style_vit>(24576) + 64 * 24576 + 24576);
+  CHECK(ae.describe().find("\"stride\": 4") != std::string::npos);
+  CHECK(models::style_autoencoder<models::style_small>(40, 1).describe().find("stride") == std::string::npos);
+  tensor<float, cpu> x({2, 24576});
+  ops::fill_normal(cpu{}, x.view(), 0.f, 1.f, 3, 0);
+  const auto z = ae.encode(x.cview());
+  REQUIRE(z.shape() == shape{2, 64});
+  const auto y = ae.decode(z);
+  REQUIRE(y.shape() == shape{2, 24576});
+  for (float v : y.span()) REQUIRE(std::isfinite(v));
 }
 
 TEST_CASE("style_autoencoder: linear_skip adds W z + c to the conv path's output, and is off by default",

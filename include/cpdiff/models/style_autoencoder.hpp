@@ -1,16 +1,19 @@
 #pragma once
 // style_autoencoder<Config>: the appendix's (style) parameter autoencoder (SPEC.md "Appendix (style) AE"): a
-// stride-2 1-D conv stack, flattened at the bottom into a Linear latent; the decoder mirrors it.
+// strided 1-D conv stack, flattened at the bottom into a Linear latent; the decoder mirrors it.
 //
-//   x [N, n] -> [N, 1, Lp], zero-padded to Lp = ceil(n / 2^D) 2^D          (D = channels.size())
-//   encoder level i:  Conv(c_{i-1} -> c_i, k, stride 2, pad k/2) -> BatchNorm -> LeakyReLU(0.01)   (c_{-1} = 1)
-//                     length Lp / 2^i -> Lp / 2^(i+1)
-//   bottom:           flatten [N, c_{D-1} m] (m = Lp / 2^D) -> Linear -> z [N, latent]
+//   x [N, n] -> [N, 1, Lp], zero-padded to Lp = ceil(n / s^D) s^D          (D = channels.size(), s = stride)
+//   encoder level i:  Conv(c_{i-1} -> c_i, k, stride s, pad k/2) -> BatchNorm -> LeakyReLU(0.01)   (c_{-1} = 1)
+//                     length Lp / s^i -> Lp / s^(i+1)
+//   bottom:           flatten [N, c_{D-1} m] (m = Lp / s^D) -> Linear -> z [N, latent]
 //   decoder:          Linear(latent -> c_{D-1} m) -> unflatten [N, c_{D-1}, m]
-//   decoder level j:  ConvT(c_i -> c_{i-1}, k, stride 2, pad k/2, output pad 1) -> BatchNorm -> ELU   (i = D-1-j;
-//                     the last level keeps c_0), doubling the length back to Lp
+//   decoder level j:  ConvT(c_i -> c_{i-1}, k, stride s, pad k/2, output pad s-1) -> BatchNorm -> ELU   (i = D-1-j;
+//                     the last level keeps c_0), multiplying the length by s back to Lp
 //   output:           Conv(c_0 -> 1, k, stride 1, pad k/2), no norm or activation; crop to [N, n]
-// With an odd k these pads halve / double the length exactly, so only Lp needs to be a multiple of 2^D.
+// With an odd k these pads divide / multiply the length by s exactly, so only Lp needs to be a multiple of s^D.
+// The stride s is the config's optional member `stride` (2 when absent, the appendix's and the newer p-diff's).
+// A larger s makes a long vector cheap: every level's length, and so its cost, falls by s / 2 per level
+// (models::style_vit below: n = 24,576 in about a third of the stride-2 stack's multiply-adds).
 //
 // Why BatchNorm (the newer p-diff's choice for such a stack) and not p-diff's InstanceNorm:
 //  - InstanceNorm removes each sample's per-channel mean and scale at every level; in a parameter
@@ -72,6 +75,13 @@ struct style_paper {
   static constexpr std::size_t kernel = 9, latent = 256;
 };
 
+// A preset for LoRA vectors of tens of thousands of parameters (the example's ViT base, n = 24,576): the
+// generator's channels with stride 4, bottom [8, 96] for that n.
+struct style_vit {
+  static constexpr std::array<std::size_t, 4> channels{8, 16, 16, 8};
+  static constexpr std::size_t kernel = 5, latent = 64, stride = 4;
+};
+
 template <class C>
 concept style_ae_config = requires {
   C::channels.size();
@@ -80,6 +90,14 @@ concept style_ae_config = requires {
 };
 
 namespace detail {
+// The config's stride, 2 when it has none.
+template <class C>
+constexpr std::size_t style_stride() {
+  if constexpr (requires { C::stride; })
+    return C::stride;
+  else
+    return 2;
+}
 template <class C, std::size_t I>
 inline constexpr std::size_t style_in = I == 0 ? 1 : C::channels[I - 1];
 // Decoder level J undoes encoder level D-1-J: c_{D-1-J} -> c_{D-2-J}, and the last one keeps c_0.
@@ -90,11 +108,12 @@ inline constexpr std::size_t style_dec_out = J + 1 == C::channels.size() ? C::ch
                                                                          : C::channels[C::channels.size() - 2 - J];
 
 template <class C, std::size_t I, class T, class B>
-using style_enc_level = nn::sequential<nn::conv1d<style_in<C, I>, C::channels[I], C::kernel, T, B, 2, C::kernel / 2>,
+using style_enc_level = nn::sequential<nn::conv1d<style_in<C, I>, C::channels[I], C::kernel, T, B, style_stride<C>(), C::kernel / 2>,
                                        nn::batch_norm1d<C::channels[I], T, B>, leaky<T, B>>;
 template <class C, std::size_t J, class T, class B>
 using style_dec_level = nn::sequential<
-    nn::conv_transpose1d<style_dec_in<C, J>, style_dec_out<C, J>, C::kernel, T, B, 2, C::kernel / 2, 1>,
+    nn::conv_transpose1d<style_dec_in<C, J>, style_dec_out<C, J>, C::kernel, T, B, style_stride<C>(), C::kernel / 2,
+                         style_stride<C>() - 1>,
     nn::batch_norm1d<style_dec_out<C, J>, T, B>, nn::elu<std::ratio<1>, T, B>>;
 
 template <class C, class T, class B, class Seq>
@@ -115,6 +134,8 @@ class style_autoencoder {
   static_assert(Config::kernel % 2 == 1,
                 "cpdiff::models::style_autoencoder: the kernel must be odd (pad k/2 halves the length exactly)");
   static_assert(Config::latent > 0, "cpdiff::models::style_autoencoder: the latent size must be positive");
+  static_assert(detail::style_stride<Config>() >= 2 && detail::style_stride<Config>() <= 16,
+                "cpdiff::models::style_autoencoder: the stride must lie in 2..16 (each level divides the length by it)");
   using stacks = detail::style_stacks<Config, T, B, std::make_index_sequence<Config::channels.size()>>;
 
  public:
@@ -125,7 +146,16 @@ class style_autoencoder {
   static constexpr std::size_t depth = Config::channels.size();
   static constexpr std::size_t latent_size = Config::latent;
   static constexpr std::size_t bottom_channels = Config::channels[depth - 1];
-  static constexpr std::size_t fold_unit = std::size_t(1) << depth;  // 2^D
+  static constexpr std::size_t stride = detail::style_stride<Config>();
+  static constexpr std::size_t fold_unit = [] {  // s^D; 0 when it exceeds 2^40
+    std::size_t u = 1;
+    for (std::size_t i = 0; i < depth && u != 0; ++i) u = u * stride > (std::size_t(1) << 40) ? 0 : u * stride;
+    return u;
+  }();
+  static_assert(fold_unit != 0,
+                "cpdiff::models::style_autoencoder: stride^depth exceeds 2^40 (use fewer levels or a smaller stride)");
+  static_assert(Config::kernel >= stride,
+                "cpdiff::models::style_autoencoder: a kernel shorter than the stride would skip inputs");
 
   struct options {
     double input_noise = 0.001;  // a: x~ = (1-a) x + a eps
@@ -161,7 +191,9 @@ class style_autoencoder {
   std::string describe() const {
     std::ostringstream s;
     s << "{\"model\": \"style_autoencoder\", \"n_params\": " << n_ << ", \"kernel\": " << Config::kernel
-      << ", \"latent\": " << Config::latent << ", \"channels\": [";
+      << ", \"latent\": " << Config::latent;
+    if (stride != 2) s << ", \"stride\": " << stride;  // absent: 2 (files written before the option load as before)
+    s << ", \"channels\": [";
     for (std::size_t i = 0; i < Config::channels.size(); ++i) s << (i ? ", " : "") << Config::channels[i];
     s << "], \"tanh_latent\": " << (opt_.tanh_latent ? "true" : "false")
       << ", \"linear_skip\": " << (opt_.linear_skip ? "true" : "false") << "}";
