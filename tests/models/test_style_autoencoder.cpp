@@ -168,7 +168,9 @@ TEST_CASE("style_autoencoder: linear_skip adds W z + c to the conv path's output
           "[models][style_ae]") {
   using ae_t = models::style_autoencoder<tiny_style, double>;
   CHECK_FALSE(ae_t::options{}.linear_skip);
-  ae_t plain(13, 3), skip(13, 3, {.linear_skip = true});  // same seed: the same conv weights (skip drawn last)
+  // same seed: the same conv weights (skip drawn last); the decoder reads z itself (noise_mean_at_eval off;
+  // on, it reads (1 - b) z: the next test)
+  ae_t plain(13, 3, {.noise_mean_at_eval = false}), skip(13, 3, {.linear_skip = true, .noise_mean_at_eval = false});
   CHECK(skip.parameters().size() == plain.parameters().size() + 4 * 13 + 13);
   const auto& ps = skip.parameters();
   const auto w = ps.value(ps.find("decoder_skip.weight")), c = ps.value(ps.find("decoder_skip.bias"));
@@ -187,6 +189,35 @@ TEST_CASE("style_autoencoder: linear_skip adds W z + c to the conv path's output
       moved += std::abs(wz);
     }
   CHECK(moved > 1e-3);  // the skip term is not zero, so the check above can fail
+}
+
+TEST_CASE("style_autoencoder: encode / decode read the noise's mean, (1-a) x and (1-b) z, unless noise_mean_at_eval is off",
+          "[models][style_ae]") {
+  using ae_t = models::style_autoencoder<tiny_style, double>;
+  CHECK(ae_t::options{}.noise_mean_at_eval);
+  const ae_t::options noisy{.input_noise = 0.1, .latent_noise = 0.2, .linear_skip = true};
+  ae_t on(13, 3, noisy), off(13, 3, [&] {  // same seed: the same weights
+    auto o = noisy;
+    o.noise_mean_at_eval = false;
+    return o;
+  }());
+  tensor<double, cpu> x({2, 13}), x9({2, 13}), z({2, 4}), z8({2, 4});
+  ops::fill_normal(cpu{}, x.view(), 0.0, 1.0, 4, 0);
+  ops::fill_normal(cpu{}, z.view(), 0.0, 0.5, 5, 0);
+  for (std::size_t i = 0; i < x.size(); ++i) x9.data()[i] = 0.9 * x.data()[i];
+  for (std::size_t i = 0; i < z.size(); ++i) z8.data()[i] = 0.8 * z.data()[i];
+  const auto e_on = on.encode(x.cview());
+  const std::vector<double> zon(e_on.data(), e_on.data() + e_on.size());
+  const auto e_off = off.encode(x9.cview());
+  for (std::size_t i = 0; i < zon.size(); ++i) CHECK(zon[i] == Approx(e_off.data()[i]).margin(1e-12));
+  const auto d_on = on.decode(z.cview());
+  const std::vector<double> yon(d_on.data(), d_on.data() + d_on.size());
+  const auto d_off = off.decode(z8.cview());
+  for (std::size_t i = 0; i < yon.size(); ++i) CHECK(yon[i] == Approx(d_off.data()[i]).margin(1e-12));
+  const auto d_raw = off.decode(z.cview());  // z itself: a different output, so the checks above can fail
+  double moved = 0;
+  for (std::size_t i = 0; i < yon.size(); ++i) moved += std::abs(yon[i] - d_raw.data()[i]);
+  CHECK(moved > 1e-3);
 }
 
 TEST_CASE("style_autoencoder: tanh_latent bounds encode() to (-1, 1) and is off by default", "[models][style_ae]") {

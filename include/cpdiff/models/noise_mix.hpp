@@ -27,11 +27,13 @@ class noise_mix {
     fill_normal(be, eps_.view(), T(0), T(1), g.seed, g.take_stream(), g.sample_offset(x.size() / x.dim(0)));
     transform(be, x, eps_.cview(), y, convex_mix_fn<T>{f});
   }
-  // dx = (1 - f) dy
-  void backward(const B& be, cview dy, view dx, T f) {
-    copy(be, dy, dx);
-    scale(be, dx, T(1) - f);
+  // y = E[(1 - f) x + f eps | x] = (1 - f) x: the input the model sees on average, for evaluation without noise
+  static void mean(const B& be, cview x, view y, T f) {
+    copy(be, x, y);
+    scale(be, y, T(1) - f);
   }
+  // dx = (1 - f) dy
+  void backward(const B& be, cview dy, view dx, T f) { mean(be, dy, dx, f); }
 
  private:
   tensor<T, B> eps_;
