@@ -1,8 +1,9 @@
 // Cond P-Diff on Fashion-MNIST, end to end: the paper's three settings in miniature (SPEC.md, issue 5).
 //
-//   1. tasks:   six classification tasks (label groupings / relabellings) on the frozen base (--base mlp: a
-//               784-64-10 MLP with LoRA on fc1 / fc2; --base vit: a Hugging Face-layout ViT with LoRA on query /
-//               value); the condition is a written task description through a frozen text encoder.
+//   1. tasks:   six classification tasks (label groupings / relabellings) on the frozen base (--base vit, the
+//               default: a Hugging Face-layout ViT with LoRA on query / value, n = 24,576; --base mlp: a 784-64-10
+//               MLP with LoRA on fc1 / fc2, n = 3,688); the condition is a written task description through a
+//               frozen text encoder.
 //   2. styles:  eight image styles (rotated, flipped, blurred, edges, ...), a LoRA per style; the condition
 //               is a handful of style images (a Linear on their pixels, or the style-image encoder), trained
 //               jointly with the denoiser.
@@ -86,8 +87,11 @@ struct example_ae {
 // p-diff AE: InstanceNorm divides every sample by its own scale, and pooled z-scored conditions differ mainly in
 // scale and offset (in the interpolation theta(l) is one direction times a scalar, so a p-diff encoder sees only
 // the sign of (l - mean l) and its latents fall into two clusters).
-// The same sizes as `cpdiff fit` trains (pipeline::lora_generator): one definition.
-using example_style_ae = pipeline::generator_autoencoder;
+// The MLP base's (n = 3,688): the same sizes as `cpdiff fit` trains (pipeline::lora_generator), one definition.
+// The ViT base's (n = 24,576): the same channels at stride 4 (models::style_vit), a third of the multiply-adds.
+template <class Model>
+using example_style_ae =
+    std::conditional_t<std::is_same_v<Model, example_vit_model>, models::style_vit, pipeline::generator_autoencoder>;
 // The default denoiser: an MLP on the flat latent with the condition feature beside it. The U-Nets'
 // normalisations (InstanceNorm, GroupNorm) divide x_t by its own scale on every path to the output, which a
 // point mass per condition (one vector per l) cannot afford: eps = (x_t - sqrt(acp) z0) / sqrt(1 - acp).
@@ -112,14 +116,17 @@ struct flags {
   fs::path out = "out/cond_pdiff";
   fs::path data = data::default_fashion_mnist_dir;
   std::string experiments = "tasks,styles,interp";
-  std::string base = "mlp";   // the frozen base the LoRAs adapt: mlp (784-64-10) or vit (query/value LoRA); see
-                              // README "Transformer LoRAs" for why the ViT is not yet the default
+  std::string base = "vit";   // the frozen base the LoRAs adapt: vit (Hugging Face ViT, LoRA on query / value) or
+                              // mlp (784-64-10, LoRA on fc1 / fc2)
   std::string lora = "";      // rank,alpha: the paper's (1,8) (2,8) (4,16) (16,32); "" = 16,32 (vit), 4,16 (mlp)
   std::uint64_t seed = 0;
   std::size_t train_images = 12000, test_images = 2000;
-  std::size_t pretrain_epochs = 4, finetune_epochs = 4, checkpoints = 0;  // K per condition (0: 32 vit, 64 mlp)
+  std::size_t pretrain_epochs = 4;
+  std::size_t finetune_epochs = 0, checkpoints = 0;  // 0: 2 epochs and K = 32 (vit), 4 epochs and K = 64 (mlp)
   std::size_t generations = 10;                                          // N per condition
-  std::size_t ae_steps = 2000, batch = 64;
+  std::size_t ae_steps = 0, batch = 64;  // 0: 600 (vit, n = 24,576), 2000 (mlp, n = 3,688)
+  std::size_t ae_batch = 0;              // the autoencoder's batch (0: --batch)
+  double ae_lr = 1e-3;
   std::size_t diffusion_steps = 0;  // 0: 10000 with the MLP denoiser (~185 steps/s here), 2500 with the U-Nets
   std::size_t ddim_steps = 60;  // DDIM with 60 steps as p-diff's newer code; 0: DDPM over all 1000 steps
   std::size_t interp_values = 1000, interp_heldout = 10;
@@ -132,6 +139,7 @@ struct flags {
   std::string autoencoder = "style";     // tasks / styles: the appendix's style AE (BatchNorm), or p-diff's (InstanceNorm)
   std::string style_encoder = "pixels";  // styles: a Linear on the style images' pixels, or the style-image encoder
   std::string ae_skip = "on";            // the style AE's decoder adds Linear(latent -> n) (style_autoencoder.hpp)
+  std::string ae_noise_mean = "on";      // the style AE's encode / decode read (1-a) x / (1-b) z (style_autoencoder.hpp)
   bool quick = false;
   std::string base_model;  // the base's name in the adapters' adapter_config.json (set from --base)
   // Under mpirun (cond_pdiff_fashion.cpp): the ranks share the LoRA fine-tuning (condition i on rank i % K) and
@@ -298,8 +306,8 @@ int run(const flags& f, const std::function<std::unique_ptr<Model>()>& make) {
   example::cond_pdiff_report rep(f.out);
   nlohmann::json meta({{"experiments", f.experiments}, {"base", f.base}, {"base_model", f.base_model}, {"lora", f.lora}, {"seed", f.seed}, {"train_images", f.train_images},
                 {"test_images", f.test_images}, {"checkpoints", f.checkpoints}, {"generations", f.generations},
-                {"ae_steps", f.ae_steps}, {"diffusion_steps", f.diffusion_steps}, {"batch", f.batch},
-                {"ddim_steps", f.ddim_steps}, {"ema", f.ema}, {"normalise", f.normalise}, {"denoiser", f.denoiser}, {"autoencoder", f.autoencoder}, {"style_encoder", f.style_encoder}, {"ae_skip", f.ae_skip},
+                {"ae_steps", f.ae_steps}, {"diffusion_steps", f.diffusion_steps}, {"batch", f.batch}, {"ae_batch", f.ae_batch}, {"ae_lr", f.ae_lr},
+                {"ddim_steps", f.ddim_steps}, {"ema", f.ema}, {"normalise", f.normalise}, {"denoiser", f.denoiser}, {"autoencoder", f.autoencoder}, {"style_encoder", f.style_encoder}, {"ae_skip", f.ae_skip}, {"ae_noise_mean", f.ae_noise_mean},
                 {"interp_values", f.interp_values}, {"interp_heldout", f.interp_heldout}, {"quick", f.quick}});
   rep.set_base_name(f.base_model);
   std::cout << std::setprecision(4);
@@ -390,7 +398,7 @@ int run(const flags& f, const std::function<std::unique_ptr<Model>()>& make) {
         rows.insert(rows.end(), coll.features(c).begin(), coll.features(c).end());
     }
   };
-  const train::train_options ae_opt{.steps = f.ae_steps, .batch_size = f.batch, .adamw = {.lr = 1e-3, .weight_decay = 2e-6},
+  const train::train_options ae_opt{.steps = f.ae_steps, .batch_size = f.ae_batch, .adamw = {.lr = f.ae_lr, .weight_decay = 2e-6},
                                     .schedule = train::lr_schedule::cosine, .warmup_steps = f.ae_steps / 20,
                                     .seed = f.seed + 11, .log = &std::cout, .log_every = f.ae_steps / 5, .comm = f.comm};
   const train::train_options dm_opt{.steps = f.diffusion_steps, .batch_size = f.batch, .adamw = {.lr = 1e-3, .weight_decay = 2e-6},
@@ -435,8 +443,9 @@ int run(const flags& f, const std::function<std::unique_ptr<Model>()>& make) {
   };
   // The appendix's autoencoder (BatchNorm, Tanh-bounded latent), as the interpolation uses it.
   auto make_style_ae = [&](std::uint64_t seed) {
-    return models::style_autoencoder<example_style_ae, float, Dev>(
-        layout.size(), seed, {.input_noise = 0.001, .latent_noise = 0.1, .clamp_latent = true, .tanh_latent = true, .linear_skip = f.ae_skip == "on"});
+    return models::style_autoencoder<example_style_ae<Model>, float, Dev>(
+        layout.size(), seed, {.input_noise = 0.001, .latent_noise = 0.1, .clamp_latent = true, .tanh_latent = true, .linear_skip = f.ae_skip == "on",
+                         .noise_mean_at_eval = f.ae_noise_mean == "on"});
   };
   // The autoencoder --autoencoder names, built from `seed` and handed to `then(ae)` (tasks and styles).
   auto with_autoencoder = [&](std::uint64_t seed, auto&& then) {
@@ -689,18 +698,20 @@ int fashion_main(int argc, char** argv, train::communicator* comm = nullptr) {
     p.add("--out", f.out, "output folder");
     p.add("--data", f.data, "Fashion-MNIST folder (apt-get install dataset-fashion-mnist)");
     p.add("--experiments", f.experiments, "comma-separated subset of tasks,styles,interp");
-    p.add("--base", f.base, "the frozen base: mlp (784-64-10, LoRA on fc1/fc2) or vit (Hugging Face ViT, LoRA on query/value)");
+    p.add("--base", f.base, "the frozen base: vit (Hugging Face ViT, LoRA on query/value) or mlp (784-64-10, LoRA on fc1/fc2)");
     p.add("--lora", f.lora, "LoRA rank,alpha (vit: any; mlp: 1,8 | 2,8 | 4,16 | 16,32); default 16,32 (vit), 4,16 (mlp)");
     p.add("--seed", f.seed, "seed of everything random");
     p.add("--train-images", f.train_images, "training images per task");
     p.add("--test-images", f.test_images, "test images per task");
     p.add("--pretrain-epochs", f.pretrain_epochs, "base pre-training epochs (the ViT base is kept in <out>/base)");
-    p.add("--finetune-epochs", f.finetune_epochs, "LoRA epochs per condition");
+    p.add("--finetune-epochs", f.finetune_epochs, "LoRA epochs per condition (0: 2 vit, 4 mlp)");
     p.add("--checkpoints", f.checkpoints, "K: LoRA checkpoints collected per condition (last K steps; 0: 32 vit, 64 mlp)");
     p.add("--generations", f.generations, "N: LoRAs generated per condition");
-    p.add("--ae-steps", f.ae_steps, "parameter autoencoder training steps");
+    p.add("--ae-steps", f.ae_steps, "parameter autoencoder training steps (0: 600 vit, 2000 mlp)");
     p.add("--diffusion-steps", f.diffusion_steps, "diffusion training steps (0: 10000 with --denoiser mlp, 2500 with unet)");
     p.add("--batch", f.batch, "batch size of both trainers");
+    p.add("--ae-batch", f.ae_batch, "batch size of the autoencoder (0: --batch)");
+    p.add("--ae-lr", f.ae_lr, "peak learning rate of the autoencoder (AdamW, cosine)");
     p.add("--ddim-steps", f.ddim_steps, "0: DDPM over 1000 steps; S > 0: DDIM with S steps");
     p.add("--normalise", f.normalise, "z-score statistics in tasks and styles: condition (SPEC, the paper's) or pooled");
     p.add("--ema", f.ema, "EMA decay of the denoiser's weights, 0 for none");
@@ -710,12 +721,18 @@ int fashion_main(int argc, char** argv, train::communicator* comm = nullptr) {
     p.add("--interp-values", f.interp_values, "values of l in the interpolation experiment");
     p.add("--interp-heldout", f.interp_heldout, "held-out values of l generated for");
     p.add("--ae-skip", f.ae_skip, "style autoencoder: on (its decoder adds Linear(latent -> n) of the latent) or off");
+    p.add("--ae-noise-mean", f.ae_noise_mean, "style autoencoder: on (encode / decode read (1-a) x / (1-b) z, the mean of "
+          "training's noisy inputs) or off (x / z, as p-diff's code)");
     p.add_switch("--quick", f.quick, "a few-minute run (smaller everything; for CI)");
     if (!p.parse(argc, argv)) return 0;  // --help
     if (f.base != "vit" && f.base != "mlp")
       throw config_error("cond_pdiff_fashion: --base must be vit or mlp (got '" + f.base + "')");
     if (f.lora.empty()) f.lora = f.base == "vit" ? "16,32" : "4,16";
-    if (f.checkpoints == 0) f.checkpoints = f.base == "vit" ? 32 : 64;
+    const bool vit = f.base == "vit";
+    if (f.checkpoints == 0) f.checkpoints = vit ? 32 : 64;
+    if (f.finetune_epochs == 0) f.finetune_epochs = vit ? 2 : 4;
+    if (f.ae_steps == 0) f.ae_steps = vit ? 600 : 2000;
+    if (f.ae_batch == 0) f.ae_batch = f.batch;
     if (f.quick) {
       f.train_images = std::min<std::size_t>(f.train_images, 4000);
       f.test_images = std::min<std::size_t>(f.test_images, 1000);
@@ -736,6 +753,8 @@ int fashion_main(int argc, char** argv, train::communicator* comm = nullptr) {
       throw config_error("cond_pdiff_fashion: --style-encoder must be image or pixels (got '" + f.style_encoder + "')");
     if (f.ae_skip != "on" && f.ae_skip != "off")
       throw config_error("cond_pdiff_fashion: --ae-skip must be on or off (got '" + f.ae_skip + "')");
+    if (f.ae_noise_mean != "on" && f.ae_noise_mean != "off")
+      throw config_error("cond_pdiff_fashion: --ae-noise-mean must be on or off (got '" + f.ae_noise_mean + "')");
     if (f.diffusion_steps == 0) f.diffusion_steps = f.denoiser == "mlp" ? 10000 : 2500;
     if (f.autoencoder != "pdiff" && f.autoencoder != "style")
       throw config_error("cond_pdiff_fashion: --autoencoder must be pdiff or style (got '" + f.autoencoder + "')");

@@ -6,7 +6,7 @@
 # Usage: example_parity.sh MPIEXEC PROGRAM OUT
 set -uo pipefail
 mpiexec=$1 program=$2 out=$3
-args=(--quick --experiments tasks --ae-steps 150 --diffusion-steps 400 --generations 2 --ddim-steps 20)
+args=(--base mlp --quick --experiments tasks --ae-steps 150 --diffusion-steps 400 --generations 2 --ddim-steps 20)
 rm -rf "$out" && mkdir -p "$out"
 if ! OMP_NUM_THREADS=1 "$program" "${args[@]}" --out "$out/one" > "$out/one.log" 2>&1; then
   echo "FAIL: the one-process run failed"; cat "$out/one.log"; exit 1
