@@ -49,20 +49,27 @@ CPDIFF_HD inline float philox_uniform(std::uint64_t seed, std::uint64_t stream, 
 // Computed in double and rounded to float once: the float log / sin / cos of glibc and of CUDA differ in
 // the last bits, the double ones agree to ~1 ulp of double, so the float results are the same on both
 // backends except when a value falls within 1e-16 of a float rounding boundary (~1 in 5e8 draws).
-// Normals 2p and 2p + 1 of the stream: one Philox block and one log make both (r cos th, r sin th).
+// Normals 2p and 2p + 1 of the stream are r cos th and r sin th of one Philox block (pair p).
+struct box_muller_polar {
+  double r, th;
+};
+CPDIFF_HD inline box_muller_polar philox_polar(std::uint64_t seed, std::uint64_t stream, std::uint64_t pair) {
+  const philox_block b = philox4x32(seed, pair, stream ^ 0x8000000000000000ull);
+  const double u1 = u32_to_unit(b.v[0]), u2 = u32_to_unit(b.v[1]);
+  return {std::sqrt(-2.0 * std::log(u1)), 2.0 * std::numbers::pi * u2};
+}
+// One normal: only the cos or the sin it needs.
+CPDIFF_HD inline float philox_normal(std::uint64_t seed, std::uint64_t stream, std::uint64_t i) {
+  const box_muller_polar p = philox_polar(seed, stream, i >> 1);
+  return static_cast<float>((i & 1) ? p.r * std::sin(p.th) : p.r * std::cos(p.th));
+}
+// Both normals of pair p, one Philox block and one log for two (what a fill of many uses).
 struct normal_pair {
   float even, odd;
 };
 CPDIFF_HD inline normal_pair philox_normal_pair(std::uint64_t seed, std::uint64_t stream, std::uint64_t pair) {
-  const philox_block b = philox4x32(seed, pair, stream ^ 0x8000000000000000ull);
-  const double u1 = u32_to_unit(b.v[0]), u2 = u32_to_unit(b.v[1]);
-  const double r = std::sqrt(-2.0 * std::log(u1));
-  const double th = 2.0 * std::numbers::pi * u2;
-  return {static_cast<float>(r * std::cos(th)), static_cast<float>(r * std::sin(th))};
-}
-CPDIFF_HD inline float philox_normal(std::uint64_t seed, std::uint64_t stream, std::uint64_t i) {
-  const normal_pair p = philox_normal_pair(seed, stream, i >> 1);
-  return (i & 1) ? p.odd : p.even;
+  const box_muller_polar p = philox_polar(seed, stream, pair);
+  return {static_cast<float>(p.r * std::cos(p.th)), static_cast<float>(p.r * std::sin(p.th))};
 }
 
 // A seed plus a stream counter: each draw takes a fresh stream, so successive draws are independent
