@@ -22,22 +22,14 @@ struct tiny_stride3 {
   static constexpr std::size_t kernel = 3, latent = 4, stride = 3;
 };
 
-// The config's stride by hand (2 when it has none).
-template <class C>
-constexpr std::size_t stride_of() {
-  if constexpr (requires { C::stride; })
-    return C::stride;
-  else
-    return 2;
-}
-
 // Parameters of the stack by hand: conv (w + b) and BatchNorm (weight, bias, running mean, running var) per level,
 // the two Linears, and the output conv.
 template <class C>
 std::size_t expected_parameter_count(std::size_t n) {
   const std::size_t d = C::channels.size(), k = C::kernel;
   std::size_t unit = 1;
-  for (std::size_t i = 0; i < d; ++i) unit *= stride_of<C>();
+  // the config's stride (2 when it has none: the presets' static_asserts check the model reads it)
+  for (std::size_t i = 0; i < d; ++i) unit *= models::style_autoencoder<C>::stride;
   const std::size_t m = (n + unit - 1) / unit, f = C::channels[d - 1] * m;
   std::size_t total = 0, in = 1;
   for (std::size_t c : C::channels) {  // encoder

@@ -139,8 +139,6 @@ class style_autoencoder {
   static_assert(Config::kernel % 2 == 1,
                 "cpdiff::models::style_autoencoder: the kernel must be odd (pad k/2 halves the length exactly)");
   static_assert(Config::latent > 0, "cpdiff::models::style_autoencoder: the latent size must be positive");
-  static_assert(detail::style_stride<Config>() >= 2 && detail::style_stride<Config>() <= 16,
-                "cpdiff::models::style_autoencoder: the stride must lie in 2..16 (each level divides the length by it)");
   using stacks = detail::style_stacks<Config, T, B, std::make_index_sequence<Config::channels.size()>>;
 
  public:
@@ -152,6 +150,8 @@ class style_autoencoder {
   static constexpr std::size_t latent_size = Config::latent;
   static constexpr std::size_t bottom_channels = Config::channels[depth - 1];
   static constexpr std::size_t stride = detail::style_stride<Config>();
+  static_assert(stride >= 2 && stride <= 16,
+                "cpdiff::models::style_autoencoder: the stride must lie in 2..16 (each level divides the length by it)");
   static constexpr std::size_t fold_unit = [] {  // s^D; 0 when it exceeds 2^40
     std::size_t u = 1;
     for (std::size_t i = 0; i < depth && u != 0; ++i) u = u * stride > (std::size_t(1) << 40) ? 0 : u * stride;
@@ -210,11 +210,7 @@ class style_autoencoder {
   // x [N, n] -> z [N, latent], no noise, running statistics.
   cview encode(cview x) {
     set_training(false);
-    cview xp = pad(x, "models::style_autoencoder::encode");
-    if (!opt_.noise_mean_at_eval) return encode_padded(xp);
-    noisy_x_.resize(xp.shape());
-    input_mix_.mean(be_, xp, noisy_x_.view(), T(opt_.input_noise));  // (1-a) x
-    return encode_padded(noisy_x_.cview());
+    return encode_padded(at_noise_mean(pad(x, "models::style_autoencoder::encode"), opt_.input_noise, noisy_x_));
   }
   // z [N, latent] -> x [N, n], running statistics.
   cview decode(cview z) {
@@ -223,10 +219,7 @@ class style_autoencoder {
     expect_dim(z, 1, Config::latent, where, "latent [N, latent]");
     expect_nonempty(z, where, "latent [N, latent]");
     set_training(false);
-    if (!opt_.noise_mean_at_eval) return decode_latent(z);
-    noisy_z_.resize(z.shape());
-    latent_mix_.mean(be_, z, noisy_z_.view(), T(opt_.latent_noise));  // (1-b) z
-    return decode_latent(noisy_z_.cview());
+    return decode_latent(at_noise_mean(z, opt_.latent_noise, noisy_z_));
   }
 
   // Training pass with both noises and batch statistics; returns the reconstruction [N, n].
@@ -274,6 +267,14 @@ class style_autoencoder {
                  "models::style_autoencoder", "noise factors must lie in [0, 1], got ", o.input_noise, " and ",
                  o.latent_noise);
     return o;
+  }
+  // Evaluation's input: (1 - f) v in `buf`, the mean of training's noisy v~ = (1 - f) v + f eps; v itself when
+  // noise_mean_at_eval is off or f = 0.
+  cview at_noise_mean(cview v, double f, tensor<T, B>& buf) {
+    if (!opt_.noise_mean_at_eval || f == 0) return v;
+    buf.resize(v.shape());
+    noise_mix<T, B>::mean(be_, v, buf.view(), T(f));
+    return buf.cview();
   }
   void set_training(bool on) {
     encoder_.set_training(on);
