@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "cpdiff/diffusion/ddim_sampler.hpp"
+#include "cpdiff/diffusion/ddpm_objective.hpp"
 #include "cpdiff/diffusion/ddpm_sampler.hpp"
 #include "cpdiff/diffusion/noise_schedule.hpp"
 #include "cpdiff/train/autoencoder_trainer.hpp"
@@ -97,7 +98,7 @@ class cond_pdiff {
   // Stage 5: the conditional latent diffusion on the latents of the vectors given to train_autoencoder,
   // one condition row per vector [M, D_in]. Returns the mean loss of the last 10% of steps.
   double train_diffusion(hview condition_rows, const train::train_options& o, const stage_checkpoint& ck = {}) {
-    CPDIFF_CHECK(latents_.size() > 0, config_error, "pipeline::cond_pdiff::train_diffusion",
+    CPDIFF_CHECK(latents_.rank() > 0, config_error, "pipeline::cond_pdiff::train_diffusion",
                  "train the autoencoder first (no latents yet)");
     dm_trainer_ = std::make_unique<train::diffusion_trainer<Denoiser, CondEncoder>>(
         net_, enc_, schedule_, latents_.cview(), train::condition_set<T>::per_sample(condition_rows), o);
@@ -144,6 +145,44 @@ class cond_pdiff {
     }
     return to_host(be(), ae_.decode(z));
   }
+  // The denoising loss mean((eps_hat - eps)^2) of the trained denoiser at each timestep of `timesteps`, over all
+  // training latents with their condition rows [M, D_in] (those given to train_diffusion), one eps ~ N(0, I) per
+  // latent and timestep from `seed`. Where a denoiser falls short shows by noise level: at small t eps_hat must
+  // recover x_t - sqrt(acp) z0 to within sqrt(1 - acp), at large t it is nearly x_t itself.
+  std::vector<double> loss_by_timestep(hview condition_rows, std::span<const std::size_t> timesteps,
+                                       std::uint64_t seed, std::size_t batch = 256) {
+    constexpr const char* where = "pipeline::cond_pdiff::loss_by_timestep";
+    CPDIFF_CHECK(latents_.rank() > 0, config_error, where, "train the autoencoder first (no latents yet)");
+    const std::size_t m = latents_.dim(0), per = latents_.size() / m;
+    CPDIFF_CHECK(condition_rows.rank() == 2 && condition_rows.dim(0) == m && batch > 0, shape_error, where,
+                 "condition rows: expected [", m, ", D_in] (one per training latent), got ", condition_rows.shape());
+    const std::size_t d_in = condition_rows.dim(1);
+    diffusion::ddpm_objective<T, B> obj(schedule_, be());
+    std::vector<double> out;
+    for (std::size_t t : timesteps) {
+      CPDIFF_CHECK(t < schedule_.num_timesteps(), shape_error, where, "timestep ", t, " out of range [0, ",
+                   schedule_.num_timesteps(), ")");
+      double sum = 0;
+      for (std::size_t i = 0; i < m; i += batch) {
+        const std::size_t nb = std::min(batch, m - i);
+        shape zs = latents_.shape();
+        zs[0] = nb;
+        eval_z_.resize(zs);
+        eval_rows_.resize({nb, d_in});
+        from_host(be(), std::span<const T>(latents_.data() + i * per, nb * per), eval_z_.view());
+        from_host(be(), std::span<const T>(condition_rows.data() + i * d_in, nb * d_in), eval_rows_.view());
+        const std::vector<std::int64_t> ts(nb, static_cast<std::int64_t>(t));
+        rng g{seed, /*stream=*/t, /*first_sample=*/i};  // latent j's eps: the same in any batching
+        auto prep = obj.prepare(eval_z_.cview(), std::span<const std::int64_t>(ts), g);
+        auto features = enc_.forward(eval_rows_.cview());
+        // loss_b = mean over the batch's elements of (eps_hat - eps)^2
+        sum += obj.loss_and_grad(net_.forward(prep.x_t, prep.t, features)).loss * static_cast<double>(nb);
+      }
+      out.push_back(sum / static_cast<double>(m));
+    }
+    return out;
+  }
+
   // The one backend value of the system: the autoencoder's (its parameter store's), so every kernel the
   // pipeline queues runs on the models' stream.
   const B& be() const { return ae_.parameters().backend(); }
@@ -178,7 +217,7 @@ class cond_pdiff {
   tensor<T, cpu> latents_;
   T latent_scale_ = 1;
   shape latent_sample_;  // [C, L] or [S]: one sample's latent
-  tensor<T, B> unscaled_;
+  tensor<T, B> unscaled_, eval_z_, eval_rows_;  // generate()'s z / s; loss_by_timestep's batch
   std::vector<T> last_latents_;
   std::optional<diffusion::ddpm_sampler<T, B>> ddpm_;
   std::optional<diffusion::ddim_sampler<T, B>> ddim_;
