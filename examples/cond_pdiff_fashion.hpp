@@ -18,7 +18,7 @@
 // conditions apart (it divides each vector by its own scale), so the appendix's style AE is used, BatchNorm
 // and a Tanh latent, with a linear skip in its decoder (--ae-skip; the shared convs alone lose up to 6.7
 // points). The denoiser is an MLP over the flat latent with the condition feature beside it (--denoiser mlp;
-// the U-Nets are --denoiser unet with --autoencoder pdiff), and the style condition is a Linear on the style
+// the paper's U-Nets are --denoiser unet), and the style condition is a Linear on the style
 // images' pixels (--style-encoder pixels): the style-image encoder's global pooling cannot tell rot90 from
 // hflip.
 //
@@ -92,9 +92,9 @@ struct example_ae {
 template <class Model>
 using example_style_ae =
     std::conditional_t<std::is_same_v<Model, example_vit_model>, models::style_vit, pipeline::generator_autoencoder>;
-// The default denoiser: an MLP on the flat latent with the condition feature beside it. The U-Nets'
-// normalisations (InstanceNorm, GroupNorm) divide x_t by its own scale on every path to the output, which a
-// point mass per condition (one vector per l) cannot afford: eps = (x_t - sqrt(acp) z0) / sqrt(1 - acp).
+// The default denoiser (and the interpolation's): an MLP on the flat latent with the condition feature beside it.
+// The paper's U-Nets (--denoiser unet: tasks and styles, on either autoencoder) take the sinusoidal timestep
+// embedding: with p-diff's learned table they do not learn small t (models/time_embedding.hpp, README).
 using example_mlp_denoiser = pipeline::generator_denoiser;
 // The concat-condition U-Net (--denoiser unet, tasks): p-diff's layout at a quarter of its width (64..512 -> 16..128).
 struct example_unet {
@@ -225,6 +225,18 @@ void generate_and_evaluate(Sys& sys, Mlp& mlp, const data::lora_layout& layout, 
               << (c.trained.empty() ? 0.0 : example::best(c.trained)) << ", base " << c.base_acc
               << "; control: noise de-normalised, mean " << example::mean(control) << ")\n";
   }
+}
+
+// "Denoising loss by timestep: t=0 ..., t=10 ..., ..." of a trained system on its training latents (one line
+// for the log and the report's notes): where a denoiser's final loss comes from, by noise level.
+template <class Sys>
+std::string loss_by_timestep_line(Sys& sys, tensor_view<const float, host_space> rows, std::uint64_t seed) {
+  constexpr std::array<std::size_t, 8> ts{0, 10, 50, 100, 250, 500, 750, 999};
+  const std::vector<double> loss = sys.loss_by_timestep(rows, ts, seed);
+  std::ostringstream o;
+  o << "Denoising loss by timestep (eps MSE on the training latents):";
+  for (std::size_t i = 0; i < ts.size(); ++i) o << (i ? ", " : " ") << "t=" << ts[i] << " " << loss[i];
+  return o.str();
 }
 
 // Fills an experiment's record for the report: results per condition, losses, latents.
@@ -432,6 +444,8 @@ int run(const flags& f, const std::function<std::unique_ptr<Model>()>& make) {
     }
     std::cout << "\n";
     sys.train_diffusion(const_view<float>(rows.data(), {m, rows.size() / m}), dm_opt);
+    const std::string by_t = loss_by_timestep_line(sys, const_view<float>(rows.data(), {m, rows.size() / m}), f.seed + 12);
+    std::cout << "  " << by_t << "\n";
     std::cout << "generating " << f.generations << " LoRAs per condition  [" << seconds() << " s]\n";
     example::experiment_record rec{name};
     generate_and_evaluate(sys, eval, layout, cs,
@@ -439,6 +453,7 @@ int run(const flags& f, const std::function<std::unique_ptr<Model>()>& make) {
                           f, f.out, rec);
     finish_record(rec, cs, sys);
     rec.notes += (rec.notes.empty() ? "" : "\n\n") + round_trip.str() + ".";
+    rec.notes += "\n\n" + by_t + ".";
     rep.add(std::move(rec));
   };
   // The appendix's autoencoder (BatchNorm, Tanh-bounded latent), as the interpolation uses it.
@@ -488,9 +503,8 @@ int run(const flags& f, const std::function<std::unique_ptr<Model>()>& make) {
         std::cout << "diffusion: MLP denoiser on the flat latent beside the text feature\n";
         mlp_denoiser_t net(ae.latent_shape(), text.dim(), 1000, f.seed + 3);
         run(ae, net);
-      } else if constexpr (std::is_same_v<std::decay_t<decltype(ae)>, pdiff_ae_t>) {
-        // (the style autoencoder's flat latent with the U-Net is refused with the flags)
-        models::pdiff_unet<example_unet, models::learned, float, Dev> unet(ae.latent_shape(), text.dim(), 1000, f.seed + 3);
+      } else {
+        models::pdiff_unet<example_unet, models::sinusoidal<>, float, Dev> unet(ae.latent_shape(), text.dim(), 1000, f.seed + 3);
         std::cout << "diffusion: U-Net over a sequence of " << unet.sequence_length() << "\n";
         run(ae, unet);
       }
@@ -538,7 +552,7 @@ int run(const flags& f, const std::function<std::unique_ptr<Model>()>& make) {
             mlp_denoiser_t net(ae.latent_shape(), enc.feature_dim(), 1000, f.seed + 6);
             run(ae, net);
           } else {
-            models::bottom_unet<example_bottom_unet, models::learned, float, Dev> unet(ae.latent_shape(), enc.feature_dim(), 1000, f.seed + 6);
+            models::bottom_unet<example_bottom_unet, models::sinusoidal<>, float, Dev> unet(ae.latent_shape(), enc.feature_dim(), 1000, f.seed + 6);
             run(ae, unet);
           }
         };
@@ -758,9 +772,6 @@ int fashion_main(int argc, char** argv, train::communicator* comm = nullptr) {
     if (f.diffusion_steps == 0) f.diffusion_steps = f.denoiser == "mlp" ? 10000 : 2500;
     if (f.autoencoder != "pdiff" && f.autoencoder != "style")
       throw config_error("cond_pdiff_fashion: --autoencoder must be pdiff or style (got '" + f.autoencoder + "')");
-    if (f.autoencoder == "style" && f.denoiser == "unet" && f.experiments.find("tasks") != std::string::npos)
-      throw config_error("cond_pdiff_fashion: --autoencoder style gives a flat latent, which the tasks' U-Net "
-                         "(pdiff_unet, latent [C, L]) cannot take: add --autoencoder pdiff, or --denoiser mlp, or leave out tasks");
     if (f.base == "vit") {
       const auto [rank, alpha] = example::parse_rank_alpha(f.lora, "cond_pdiff_fashion: --lora");
       f.base_model = "cpdiff/fashion-mnist-vit-d64x6";
