@@ -231,12 +231,9 @@ void generate_and_evaluate(Sys& sys, Mlp& mlp, const data::lora_layout& layout, 
 // for the log and the report's notes): where a denoiser's final loss comes from, by noise level.
 template <class Sys>
 std::string loss_by_timestep_line(Sys& sys, tensor_view<const float, host_space> rows, std::uint64_t seed) {
-  constexpr std::array<std::size_t, 8> ts{0, 10, 50, 100, 250, 500, 750, 999};
-  const std::vector<double> loss = sys.loss_by_timestep(rows, ts, seed);
-  std::ostringstream o;
-  o << "Denoising loss by timestep (eps MSE on the training latents):";
-  for (std::size_t i = 0; i < ts.size(); ++i) o << (i ? ", " : " ") << "t=" << ts[i] << " " << loss[i];
-  return o.str();
+  const std::vector<std::size_t> ts = pipeline::loss_profile_timesteps(1000);
+  return "Denoising loss by timestep (eps MSE on the training latents): " +
+         pipeline::format_loss_by_timestep(ts, sys.loss_by_timestep(rows, ts, seed));
 }
 
 // Fills an experiment's record for the report: results per condition, losses, latents.

@@ -70,3 +70,12 @@ TEST_CASE("cond_pdiff::loss_by_timestep: the denoiser's eps MSE per timestep, ba
   CHECK_THROWS_WITH(sys.loss_by_timestep(const_view<float>(rows.data(), {m - 1, 1}), ts, 5),
                     Catch::Contains("condition rows: expected [13, D_in]") && Catch::Contains("[12, 1]"));
 }
+
+TEST_CASE("loss_profile_timesteps and format_loss_by_timestep", "[pipeline][loss_by_timestep]") {
+  CHECK(pipeline::loss_profile_timesteps(1000) == std::vector<std::size_t>{0, 10, 50, 100, 250, 500, 750, 999});
+  CHECK(pipeline::loss_profile_timesteps(200) == std::vector<std::size_t>{0, 2, 10, 20, 50, 100, 150, 199});
+  CHECK_THROWS_WITH(pipeline::loss_profile_timesteps(0), Catch::Contains("the schedule has no timesteps"));
+  const std::vector<std::size_t> ts{0, 999};
+  const std::vector<double> loss{0.5, 0.25};
+  CHECK(pipeline::format_loss_by_timestep(ts, loss) == "t=0 0.5, t=999 0.25");
+}

@@ -22,6 +22,8 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "cpdiff/diffusion/ddim_sampler.hpp"
@@ -45,6 +47,20 @@ struct sampler_options {
   std::size_t ddim_steps = 0;  // 0: DDPM ancestral over all T steps (the paper's); > 0: DDIM with this many
   double ddim_eta = 0.0;
 };
+
+// Timesteps at which to report a denoiser's loss (cond_pdiff::loss_by_timestep) for a schedule of T steps:
+// 0, T/100, T/20, T/10, T/4, T/2, 3T/4, T-1 (0, 10, 50, 100, 250, 500, 750, 999 for T = 1000).
+inline std::vector<std::size_t> loss_profile_timesteps(std::size_t T) {
+  CPDIFF_CHECK(T > 0, config_error, "pipeline::loss_profile_timesteps", "the schedule has no timesteps");
+  return {0, T / 100, T / 20, T / 10, T / 4, T / 2, 3 * T / 4, T - 1};
+}
+// "t=0 0.55, t=10 0.049, ..." for logs and reports.
+inline std::string format_loss_by_timestep(std::span<const std::size_t> timesteps, std::span<const double> loss) {
+  std::ostringstream o;
+  for (std::size_t i = 0; i < timesteps.size() && i < loss.size(); ++i)
+    o << (i ? ", " : "") << "t=" << timesteps[i] << " " << loss[i];
+  return o.str();
+}
 
 template <class AE, class Denoiser, class CondEncoder>
 class cond_pdiff {

@@ -129,6 +129,12 @@ class lora_generator {
     auto dm_options = g.stage_options(c.diffusion_steps, c.diffusion_lr, c.ema, 12, o);
     const auto dm_checkpoint = g.checkpoint_of(diffusion_checkpoint, o, dm_options);
     g.summary_.diffusion_loss = g.sys_->train_diffusion(const_view<float>(rows.data(), {m, d}), dm_options, dm_checkpoint);
+    if (o.log) {
+      const auto ts = loss_profile_timesteps(c.timesteps);
+      *o.log << "  denoising loss by timestep (eps MSE on the training latents): "
+             << format_loss_by_timestep(ts, g.sys_->loss_by_timestep(const_view<float>(rows.data(), {m, d}), ts, c.seed + 13))
+             << "\n";
+    }
     g.summary_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return g;
   }
