@@ -78,4 +78,6 @@ TEST_CASE("loss_profile_timesteps and format_loss_by_timestep", "[pipeline][loss
   const std::vector<std::size_t> ts{0, 999};
   const std::vector<double> loss{0.5, 0.25};
   CHECK(pipeline::format_loss_by_timestep(ts, loss) == "t=0 0.5, t=999 0.25");
+  CHECK_THROWS_WITH(pipeline::format_loss_by_timestep(ts, std::vector<double>{0.5}),
+                    Catch::Contains("2 timesteps but 1 losses"));
 }

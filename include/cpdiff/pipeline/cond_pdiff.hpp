@@ -56,8 +56,10 @@ inline std::vector<std::size_t> loss_profile_timesteps(std::size_t T) {
 }
 // "t=0 0.55, t=10 0.049, ..." for logs and reports.
 inline std::string format_loss_by_timestep(std::span<const std::size_t> timesteps, std::span<const double> loss) {
+  CPDIFF_CHECK(timesteps.size() == loss.size(), shape_error, "pipeline::format_loss_by_timestep", timesteps.size(),
+               " timesteps but ", loss.size(), " losses");
   std::ostringstream o;
-  for (std::size_t i = 0; i < timesteps.size() && i < loss.size(); ++i)
+  for (std::size_t i = 0; i < timesteps.size(); ++i)
     o << (i ? ", " : "") << "t=" << timesteps[i] << " " << loss[i];
   return o.str();
 }
@@ -173,30 +175,31 @@ class cond_pdiff {
     CPDIFF_CHECK(condition_rows.rank() == 2 && condition_rows.dim(0) == m && batch > 0, shape_error, where,
                  "condition rows: expected [", m, ", D_in] (one per training latent), got ", condition_rows.shape());
     const std::size_t d_in = condition_rows.dim(1);
-    diffusion::ddpm_objective<T, B> obj(schedule_, be());
-    std::vector<double> out;
-    for (std::size_t t : timesteps) {
+    for (std::size_t t : timesteps)
       CPDIFF_CHECK(t < schedule_.num_timesteps(), shape_error, where, "timestep ", t, " out of range [0, ",
                    schedule_.num_timesteps(), ")");
-      double sum = 0;
-      for (std::size_t i = 0; i < m; i += batch) {
-        const std::size_t nb = std::min(batch, m - i);
-        shape zs = latents_.shape();
-        zs[0] = nb;
-        eval_z_.resize(zs);
-        eval_rows_.resize({nb, d_in});
-        from_host(be(), std::span<const T>(latents_.data() + i * per, nb * per), eval_z_.view());
-        from_host(be(), std::span<const T>(condition_rows.data() + i * d_in, nb * d_in), eval_rows_.view());
-        const std::vector<std::int64_t> ts(nb, static_cast<std::int64_t>(t));
-        rng g{seed, /*stream=*/t, /*first_sample=*/i};  // latent j's eps: the same in any batching
+    diffusion::ddpm_objective<T, B> obj(schedule_, be());
+    std::vector<double> sum(timesteps.size(), 0.0);
+    std::vector<std::int64_t> ts;
+    for (std::size_t i = 0; i < m; i += batch) {  // each batch uploaded and encoded once, for every t
+      const std::size_t nb = std::min(batch, m - i);
+      shape zs = latents_.shape();
+      zs[0] = nb;
+      eval_z_.resize(zs);
+      eval_rows_.resize({nb, d_in});
+      from_host(be(), std::span<const T>(latents_.data() + i * per, nb * per), eval_z_.view());
+      from_host(be(), std::span<const T>(condition_rows.data() + i * d_in, nb * d_in), eval_rows_.view());
+      const auto features = enc_.forward(eval_rows_.cview());
+      for (std::size_t k = 0; k < timesteps.size(); ++k) {
+        ts.assign(nb, static_cast<std::int64_t>(timesteps[k]));
+        rng g{seed, /*stream=*/timesteps[k], /*first_sample=*/i};  // latent j's eps: the same in any batching
         auto prep = obj.prepare(eval_z_.cview(), std::span<const std::int64_t>(ts), g);
-        auto features = enc_.forward(eval_rows_.cview());
         // loss_b = mean over the batch's elements of (eps_hat - eps)^2
-        sum += obj.loss_and_grad(net_.forward(prep.x_t, prep.t, features)).loss * static_cast<double>(nb);
+        sum[k] += obj.loss_and_grad(net_.forward(prep.x_t, prep.t, features)).loss * static_cast<double>(nb);
       }
-      out.push_back(sum / static_cast<double>(m));
     }
-    return out;
+    for (double& v : sum) v /= static_cast<double>(m);
+    return sum;
   }
 
   // The one backend value of the system: the autoencoder's (its parameter store's), so every kernel the
