@@ -82,14 +82,18 @@ inline int fit(const std::vector<std::string>& words, cpdiff::train::communicato
             << "\n";
   if (a.has("--resume") && !std::filesystem::exists(work))
     say << "nothing to resume in " << work.string() << ": starting afresh\n";
-  auto gen = pl::lora_generator<>::fit(ds, config, {.log = root ? &std::cout : nullptr, .work_dir = work,
-                                                    .resume = a.has("--resume"), .comm = comm});
-  if (root) {
-    gen.save(out);
-    std::filesystem::remove_all(work);
-  }
+  // the autoencoder's stride (setting autoencoder_stride) picks the generator's type
+  const double seconds = pl::with_lora_generator(config.autoencoder_stride, [&]<class Generator>() {
+    auto gen = Generator::fit(ds, config, {.log = root ? &std::cout : nullptr, .work_dir = work,
+                                           .resume = a.has("--resume"), .comm = comm});
+    if (root) {
+      gen.save(out);
+      std::filesystem::remove_all(work);
+    }
+    return gen.summary().seconds;
+  });
   if (comm) comm->barrier();  // MODEL is in place when any rank returns
-  say << "wrote " << out.string() << " (" << gen.summary().seconds << " s)\n";
+  say << "wrote " << out.string() << " (" << seconds << " s)\n";
   return 0;
 }
 

@@ -34,7 +34,8 @@ constexpr const char* generate_usage =
     "DIR/generated.json records the model, the condition, the seed and the nearest training condition.\n"
     "Exit status: 0 done, 1 bad input, 2 usage.\n";
 
-inline std::vector<float> condition_vector(const args& a, cpdiff::pipeline::lora_generator<>& gen) {
+template <class Generator>
+std::vector<float> condition_vector(const args& a, Generator& gen) {
   if (a.has("--text")) return gen.text_feature(a.value("--text"));  // refuses a generator of other conditions
   if (a.has("--images")) {  // refuses a generator of other conditions, another count or size of images
     const std::vector<std::filesystem::path> files(a.positional().begin(), a.positional().end());
@@ -50,25 +51,9 @@ inline std::vector<float> condition_vector(const args& a, cpdiff::pipeline::lora
   return v.data;
 }
 
-inline int generate(const std::vector<std::string>& words) {
-  namespace pl = cpdiff::pipeline;
-  args a(words, {"--model", "--text", "--vector", "--count", "--out", "--seed"}, {"--images"});
-  if (a.help()) {
-    std::cout << generate_usage;
-    return 0;
-  }
-  a.require({"--model", "--count", "--out"});
-  if (int(a.has("--text")) + int(a.has("--vector")) + int(a.has("--images")) != 1)
-    a.reject("give one of --text, --vector and --images");
-  const std::size_t count = a.number("--count", 0), seed = a.number("--seed", 0);
-  if (count == 0) a.reject("--count must be a positive integer");
-  if (a.has("--images") && a.positional().empty()) a.reject("--images needs the PNG files");
-  if (!a.has("--images") && !a.positional().empty()) a.reject("unexpected argument '" + a.positional()[0] + "'");
-  if (!a.ok()) {
-    std::cerr << "cpdiff generate: " << a.problem() << "\n\n" << generate_usage;
-    return 2;
-  }
-  auto gen = pl::lora_generator<>::load(a.value("--model"));
+// Generates `count` adapters for the condition of `a` and writes them to --out as a set.
+template <class Generator>
+int write_generated(const args& a, Generator& gen, std::size_t count, std::size_t seed) {
   const std::vector<float> c = condition_vector(a, gen);
   const auto adapters = gen.generate(c, count, seed);
   const std::size_t nearest = gen.nearest_condition(c);
@@ -94,6 +79,32 @@ inline int generate(const std::vector<std::string>& words) {
             << cpdiff::io::st_dtype_name(gen.dtype()) << ") to " << out.string() << "; nearest training condition: "
             << gen.conditions()[nearest].name << "\n";
   return 0;
+}
+
+inline int generate(const std::vector<std::string>& words) {
+  namespace pl = cpdiff::pipeline;
+  args a(words, {"--model", "--text", "--vector", "--count", "--out", "--seed"}, {"--images"});
+  if (a.help()) {
+    std::cout << generate_usage;
+    return 0;
+  }
+  a.require({"--model", "--count", "--out"});
+  if (int(a.has("--text")) + int(a.has("--vector")) + int(a.has("--images")) != 1)
+    a.reject("give one of --text, --vector and --images");
+  const std::size_t count = a.number("--count", 0), seed = a.number("--seed", 0);
+  if (count == 0) a.reject("--count must be a positive integer");
+  if (a.has("--images") && a.positional().empty()) a.reject("--images needs the PNG files");
+  if (!a.has("--images") && !a.positional().empty()) a.reject("unexpected argument '" + a.positional()[0] + "'");
+  if (!a.ok()) {
+    std::cerr << "cpdiff generate: " << a.problem() << "\n\n" << generate_usage;
+    return 2;
+  }
+  const std::filesystem::path model = a.value("--model");
+  // the autoencoder's stride, recorded in the model's settings, picks the generator's type
+  return pl::with_lora_generator(pl::read_generator_config(model).autoencoder_stride, [&]<class Generator>() {
+    auto gen = Generator::load(model);
+    return write_generated(a, gen, count, seed);
+  });
 }
 
 }  // namespace cli

@@ -102,6 +102,7 @@
 #include "cpdiff/pipeline/manifest.hpp"
 #include "cpdiff/pipeline/peft_dataset.hpp"
 #include "cpdiff/pipeline/text_condition.hpp"
+#include "cpdiff/pipeline/training_set.hpp"
 
 #include "cpdiff/report/json_report.hpp"
 #include "cpdiff/report/pca.hpp"

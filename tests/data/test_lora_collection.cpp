@@ -16,6 +16,7 @@
 #include "cpdiff/backend/cpu.hpp"
 #include "cpdiff/core/rng.hpp"
 #include "cpdiff/data/lora_collection.hpp"
+#include "cpdiff/pipeline/training_set.hpp"
 #include "cpdiff/io/npy.hpp"
 #include "support/file_size_limit.hpp"
 
@@ -446,4 +447,46 @@ TEST_CASE("lora_collection: save over a folder replaces the whole set or nothing
     same(data::lora_collection::load(g.p), b);
     CHECK(siblings().empty());
   }
+}
+
+TEST_CASE("make_training_set: z-scored vectors condition by condition, each beside its condition's row",
+          "[data][lora_collection]") {
+  const data::lora_collection c = sample_collection();
+  const std::size_t n = c.dim();
+  for (const auto how : {pipeline::normalisation::per_condition, pipeline::normalisation::pooled}) {
+    const pipeline::training_set s = pipeline::make_training_set(c, how);
+    REQUIRE(s.count == 8);
+    REQUIRE(s.n == n);
+    REQUIRE(s.d == 2);
+    REQUIRE(s.vectors_view().shape() == shape{8, n});
+    REQUIRE(s.conditions_view().shape() == shape{8, 2});
+    for (std::size_t i = 0; i < 8; ++i) {
+      const std::size_t cond = i < 5 ? 0 : 1, k = i < 5 ? i : i - 5;
+      const data::zscore_stats& st = how == pipeline::normalisation::pooled ? c.pooled_statistics() : c.statistics(cond);
+      REQUIRE(&pipeline::normalisation_statistics(c, how, cond) == &st);
+      const std::vector<float> want = st.normalise(c.checkpoint(cond, k));
+      for (std::size_t j = 0; j < n; ++j) REQUIRE(s.vectors[i * n + j] == want[j]);
+      CHECK(s.conditions[i * 2] == c.features(cond)[0]);
+      CHECK(s.conditions[i * 2 + 1] == c.features(cond)[1]);
+    }
+  }
+  // per condition, each condition's vectors have mean 0 in every coordinate; pooled, all of them together
+  const auto per = pipeline::make_training_set(c, pipeline::normalisation::per_condition);
+  const auto pooled = pipeline::make_training_set(c, pipeline::normalisation::pooled);
+  for (std::size_t j = 0; j < n; ++j) {
+    double per_b = 0, pooled_all = 0;
+    for (std::size_t i = 0; i < 8; ++i) {
+      if (i >= 5) per_b += per.vectors[i * n + j];
+      pooled_all += pooled.vectors[i * n + j];
+    }
+    REQUIRE(std::abs(per_b) < 1e-5);
+    REQUIRE(std::abs(pooled_all) < 1e-5);
+  }
+}
+
+TEST_CASE("make_training_set: a collection without checkpoints is refused", "[data][lora_collection]") {
+  data::lora_collection c(data::lora_layout(sample_adapter(0)));
+  c.add_condition("a", {1.0f});
+  CHECK_THROWS_WITH(pipeline::make_training_set(c, pipeline::normalisation::pooled),
+                    Catch::Contains("pipeline::make_training_set") && Catch::Contains("no checkpoints"));
 }

@@ -165,6 +165,37 @@ TEST_CASE("lora_generator: fit, save, load and generate give the same adapters i
   CHECK(pipeline::lora_generator<>::load(t.path() / "model").generate(feature, 3, 42) == a);
 }
 
+TEST_CASE("lora_generator: the autoencoder's stride is a setting; with_lora_generator picks the type", "[pipeline]") {
+  const auto ds = pipeline::load_peft_dataset(collection / "manifest.jsonl");
+  temp_dir t;
+  pipeline::generator_config c = short_config();
+  c.autoencoder_stride = 4;
+  // the type must match the settings, and says how to pick it
+  CHECK_THROWS_WITH(pipeline::lora_generator<>::fit(ds, c),
+                    Catch::Contains("autoencoder_stride is 4, this type's is 2") && Catch::Contains("with_lora_generator"));
+  const std::string text = "detect a wide spread of the first feature";
+  std::size_t stride = 0;
+  const std::vector<lora::adapter> a = pipeline::with_lora_generator(c.autoencoder_stride, [&]<class G>() {
+    auto gen = G::fit(ds, c);
+    gen.save(t.path() / "model");
+    stride = G::autoencoder_type::stride;
+    return gen.generate(gen.text_feature(text), 2, 7);
+  });
+  CHECK(stride == 4);
+  REQUIRE(pipeline::read_generator_config(t.path() / "model").autoencoder_stride == 4);
+  CHECK_THROWS_WITH(pipeline::lora_generator<>::load(t.path() / "model"),
+                    Catch::Contains("generator.json") && Catch::Contains("config 'autoencoder_stride' is 4"));
+  auto back = pipeline::lora_generator<cpu, 4>::load(t.path() / "model");
+  REQUIRE(a.size() == 2);
+  CHECK(back.generate(back.text_feature(text), 2, 7) == a);
+  CHECK(data::lora_layout(a[0]) == ds.collection.layout());
+  // files written before the setting existed load as stride 2; other strides are refused
+  CHECK(pipeline::generator_config::from_json(nlohmann::json::object(), "x").autoencoder_stride == 2);
+  CHECK_THROWS_WITH(pipeline::generator_config::from_json(nlohmann::json::parse(R"({"autoencoder_stride": 3})"), "'s.json'"),
+                    Catch::Contains("'s.json': 'autoencoder_stride' must be 2 or 4"));
+  CHECK_THROWS_WITH(pipeline::with_lora_generator(8, []<class G>() { return 0; }), Catch::Contains("autoencoder_stride 8"));
+}
+
 TEST_CASE("lora_generator::load refuses a folder whose parts disagree, naming the file", "[pipeline]") {
   const auto ds = pipeline::load_peft_dataset(collection / "manifest.jsonl");
   temp_dir t;

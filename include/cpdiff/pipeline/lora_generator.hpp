@@ -50,6 +50,7 @@
 #include "cpdiff/pipeline/generator_encoder.hpp"
 #include "cpdiff/pipeline/peft_dataset.hpp"
 #include "cpdiff/pipeline/text_condition.hpp"
+#include "cpdiff/pipeline/training_set.hpp"
 #include "cpdiff/tensor/weights_file.hpp"
 #include "cpdiff/train/conditioning.hpp"
 
@@ -77,10 +78,12 @@ struct fit_summary {
   double seconds = 0;
 };
 
-template <class B = cpu>
+// Stride: the autoencoder's (the setting autoencoder_stride; with_lora_generator below picks the type from it).
+template <class B = cpu, std::size_t Stride = 2>
 class lora_generator {
  public:
-  using autoencoder_type = models::style_autoencoder<generator_autoencoder, float, B>;
+  static constexpr std::size_t stride = Stride;
+  using autoencoder_type = models::style_autoencoder<generator_autoencoder_at<Stride>, float, B>;
   using denoiser_type = models::mlp_denoiser<generator_denoiser, models::sinusoidal<>, float, B>;
   using encoder_type = generator_encoder<B>;
   using system_type = cond_pdiff<autoencoder_type, denoiser_type, encoder_type>;
@@ -90,6 +93,9 @@ class lora_generator {
   // Stages 3-5 on a data set: statistics, then the autoencoder and the diffusion, trained.
   static lora_generator fit(const peft_dataset& ds, const generator_config& c, const fit_options& o = {}, B be = {}) {
     c.validate("pipeline::lora_generator::fit");
+    CPDIFF_CHECK(c.autoencoder_stride == Stride, config_error, "pipeline::lora_generator::fit", "the settings' ",
+                 "autoencoder_stride is ", c.autoencoder_stride, ", this type's is ", Stride,
+                 " (pipeline::with_lora_generator picks the type from the settings)");
     const auto t0 = std::chrono::steady_clock::now();
     const data::lora_collection& coll = ds.collection;
     CPDIFF_CHECK(ds.kind != condition_kind::text || coll.feature_dim() == c.text_dim, config_error,
@@ -105,19 +111,14 @@ class lora_generator {
       const auto f = coll.features(i);
       g.conditions_.push_back({coll.name(i), {f.begin(), f.end()}, coll.checkpoint_count(i), coll.statistics(i)});
     }
-    std::vector<float> x, rows;  // z-scored vectors [M, n], condition rows [M, D]
-    for (std::size_t i = 0; i < coll.condition_count(); ++i) {
-      const auto z = g.stats_for(i).normalise(coll.checkpoints(i));
-      x.insert(x.end(), z.begin(), z.end());
-      for (std::size_t k = 0; k < coll.checkpoint_count(i); ++k) rows.insert(rows.end(), g.conditions_[i].feature.begin(), g.conditions_[i].feature.end());
-    }
-    const std::size_t m = coll.total_checkpoints(), n = coll.dim(), d = coll.feature_dim();
+    const training_set set = make_training_set(coll, g.normalisation());
+    const std::size_t m = set.count, n = set.n, d = set.d;
     if (o.log)
       *o.log << "autoencoder: " << m << " vectors of n = " << n << " (" << coll.condition_count()
-             << " conditions) -> latent " << g.ae_->latent_shape() << "\n";
+             << " conditions) -> latent " << g.ae_->latent_shape() << ", autoencoder stride " << Stride << "\n";
     auto ae_options = g.stage_options(c.autoencoder_steps, c.autoencoder_lr, 0, 11, o);
     const auto ae_checkpoint = g.checkpoint_of(autoencoder_checkpoint, o, ae_options);
-    g.summary_.autoencoder_mse = g.sys_->train_autoencoder(const_view<float>(x.data(), {m, n}), ae_options, ae_checkpoint);
+    g.summary_.autoencoder_mse = g.sys_->train_autoencoder(set.vectors_view(), ae_options, ae_checkpoint);
     if (o.log)
       *o.log << "  reconstruction MSE " << g.summary_.autoencoder_mse << " (normalised units); latents scaled by "
              << g.sys_->latent_scale() << "\ndiffusion: MLP denoiser on the latent beside the " << d << "-d "
@@ -128,11 +129,11 @@ class lora_generator {
              << "\n";
     auto dm_options = g.stage_options(c.diffusion_steps, c.diffusion_lr, c.ema, 12, o);
     const auto dm_checkpoint = g.checkpoint_of(diffusion_checkpoint, o, dm_options);
-    g.summary_.diffusion_loss = g.sys_->train_diffusion(const_view<float>(rows.data(), {m, d}), dm_options, dm_checkpoint);
+    g.summary_.diffusion_loss = g.sys_->train_diffusion(set.conditions_view(), dm_options, dm_checkpoint);
     if (o.log) {
       const auto ts = loss_profile_timesteps(c.timesteps);
       *o.log << "  denoising loss by timestep (eps MSE on the training latents): "
-             << format_loss_by_timestep(ts, g.sys_->loss_by_timestep(const_view<float>(rows.data(), {m, d}), ts, c.seed + 13))
+             << format_loss_by_timestep(ts, g.sys_->loss_by_timestep(set.conditions_view(), ts, c.seed + 13))
              << "\n";
     }
     g.summary_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -150,8 +151,7 @@ class lora_generator {
     const auto z = sys_->generate(feature, count, g, {.ddim_steps = config_.ddim_steps});
     for (float v : z)
       CPDIFF_CHECK(std::isfinite(v), numeric_error, where, "the diffusion produced a non-finite value");
-    const auto& stats = config_.normalise == "pooled" ? pooled_ : conditions_[nearest_condition(feature)].stats;
-    const std::vector<float> v = stats.denormalise(z);
+    const std::vector<float> v = stats_for(nearest_condition(feature)).denormalise(z);
     std::vector<lora::adapter> out;
     for (std::size_t i = 0; i < count; ++i)
       out.push_back(layout_.unflatten(std::span<const float>(v).subspan(i * layout_.size(), layout_.size())));
@@ -234,8 +234,11 @@ class lora_generator {
     CPDIFF_CHECK(feature_dim_ > 0, config_error, "pipeline::lora_generator", "the conditions have no features");
   }
 
+  pipeline::normalisation normalisation() const {
+    return config_.normalise == "pooled" ? normalisation::pooled : normalisation::per_condition;
+  }
   const data::zscore_stats& stats_for(std::size_t condition) const {
-    return config_.normalise == "pooled" ? pooled_ : conditions_[condition].stats;
+    return normalisation() == normalisation::pooled ? pooled_ : conditions_[condition].stats;
   }
   static constexpr const char* autoencoder_checkpoint = "autoencoder.ckpt";
   static constexpr const char* diffusion_checkpoint = "diffusion.ckpt";
@@ -284,6 +287,17 @@ class lora_generator {
   std::unique_ptr<denoiser_type> net_;
   std::unique_ptr<system_type> sys_;
 };
+
+// f.template operator()<lora_generator<B, S>>() with S the stride the settings name (2 or 4):
+//   with_lora_generator(config.autoencoder_stride, [&]<class G>() { G::fit(ds, config).save("model"); });
+// (the stride of a saved generator: read_generator_config(folder).autoencoder_stride, lora_generator_io.hpp).
+template <class B = cpu, class F>
+decltype(auto) with_lora_generator(std::size_t stride, F&& f) {
+  if (stride == 4) return f.template operator()<lora_generator<B, 4>>();
+  CPDIFF_CHECK(stride == 2, config_error, "pipeline::with_lora_generator", "autoencoder_stride ", stride,
+               " is not 2 or 4");
+  return f.template operator()<lora_generator<B, 2>>();
+}
 
 }  // namespace cpdiff::pipeline
 

@@ -86,8 +86,8 @@ inline std::vector<double> read_stat(const io::safetensors_file& st, const std::
 }
 }  // namespace detail
 
-template <class B>
-void lora_generator<B>::write_files(const std::filesystem::path& dir) {
+template <class B, std::size_t Stride>
+void lora_generator<B, Stride>::write_files(const std::filesystem::path& dir) {
   nlohmann::json j;
   j["format"] = format;
   j["version"] = 1;
@@ -126,19 +126,41 @@ void lora_generator<B>::write_files(const std::filesystem::path& dir) {
   io::write_file_atomic(dir / index_file, j.dump(2) + "\n");
 }
 
-template <class B>
-lora_generator<B> lora_generator<B>::load(const std::filesystem::path& folder, B be) {
-  using detail::generator_fail;
-  using detail::json_get;
-  const auto file = folder / index_file;
+namespace detail {
+// A generator folder's index, its format and version checked.
+inline nlohmann::json read_generator_index(const std::filesystem::path& folder) {
+  constexpr const char* format = "cpdiff.lora_generator";
+  const auto file = folder / "generator.json";
   CPDIFF_CHECK(std::filesystem::is_directory(folder), io_error, "pipeline::lora_generator::load", "'", folder.string(),
-               "' is not a folder (expected one written by `cpdiff fit`, holding ", index_file, ")");
+               "' is not a folder (expected one written by `cpdiff fit`, holding generator.json)");
   io::json_parse_result parsed = io::parse_json(io::read_file_text(file));
   if (!parsed.ok()) generator_fail(file, "not valid JSON: ", parsed.error);
-  const nlohmann::json j = std::move(parsed.value);
+  nlohmann::json j = std::move(parsed.value);
   if (!j.is_object() || j.value("format", "") != format) generator_fail(file, "not a ", format, " index (field 'format')");
   if (json_get<std::size_t>(j, "version", file) != 1) generator_fail(file, "unsupported version ", io::json_excerpt(j["version"]));
+  return j;
+}
+}  // namespace detail
+
+// The settings a saved generator was fitted with (its generator.json), e.g. to pick its type:
+//   with_lora_generator(read_generator_config(folder).autoencoder_stride, [&]<class G>() { auto g = G::load(folder); });
+inline generator_config read_generator_config(const std::filesystem::path& folder) {
+  const nlohmann::json j = detail::read_generator_index(folder);
+  const auto file = folder / "generator.json";
+  return generator_config::from_json(detail::json_get<nlohmann::json>(j, "config", file), file.string());
+}
+
+template <class B, std::size_t Stride>
+lora_generator<B, Stride> lora_generator<B, Stride>::load(const std::filesystem::path& folder, B be) {
+  using detail::generator_fail;
+  using detail::json_get;
+  static_assert(std::string_view(format) == "cpdiff.lora_generator" && std::string_view(index_file) == "generator.json");
+  const auto file = folder / index_file;
+  const nlohmann::json j = detail::read_generator_index(folder);
   const generator_config c = generator_config::from_json(json_get<nlohmann::json>(j, "config", file), file.string());
+  if (c.autoencoder_stride != Stride)
+    generator_fail(file, "config 'autoencoder_stride' is ", c.autoencoder_stride, "; this is lora_generator<B, ", Stride,
+                   "> (pipeline::with_lora_generator picks the type from read_generator_config(folder))");
   const auto cond = json_get<nlohmann::json>(j, "condition", file);
   const std::string kind_name = json_get<std::string>(cond, "kind", file);
   condition_kind kind;
