@@ -1,10 +1,10 @@
 // Cond P-Diff on Fashion-MNIST, end to end, with the parameter autoencoder, the denoiser and the condition
 // encoder trained and sampled on a GPU (cpdiff::gpu); the LoRA collection and the evaluation of every LoRA
-// stay on the CPU. Same flags and outputs as cpdiff_cond_pdiff_fashion (cond_pdiff_fashion.hpp).
+// stay on the CPU. Same flags and outputs as cpdiff_cond_pdiff_fashion (fashion/program.hpp).
 // Built with EIGEN_NO_CUDA (cmake/cpdiff_cuda.cmake), so the CPU stages keep Eigen's SIMD in this .cu file.
 #include <cpdiff/cpdiff_cuda.cuh>
 
-#include "cond_pdiff_fashion.hpp"
+#include "fashion/program.hpp"
 
 int main(int argc, char** argv) {
   cpdiff::bound_openmp_spin_wait(argv);  // the host parts: fast beside another busy program
@@ -16,5 +16,5 @@ int main(int argc, char** argv) {
   cudaDeviceProp prop{};
   cudaGetDeviceProperties(&prop, 0);
   std::cout << "models on " << prop.name << " (cpdiff::gpu)\n";
-  return fashion_main<cpdiff::gpu>(argc, argv);
+  return fashion::fashion_main<cpdiff::gpu>(argc, argv);
 }

@@ -33,6 +33,19 @@ class flag_parser {
                         target = parsed;
                       }});
   }
+  // A string flag that must be one of `choices` (help names what each means).
+  void add_choice(std::string name, std::string& target, std::vector<std::string> choices, std::string help) {
+    flags_.push_back({name, std::move(help), target, false,
+                      [&target, choices = std::move(choices), this](const std::string& flag, const std::string& v) {
+                        if (std::find(choices.begin(), choices.end(), v) == choices.end()) {
+                          std::string list;
+                          for (std::size_t i = 0; i < choices.size(); ++i)
+                            list += (i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ") + choices[i];
+                          throw cpdiff::config_error(program_ + ": " + flag + " must be " + list + " (got '" + v + "')");
+                        }
+                        target = v;
+                      }});
+  }
   void add_switch(std::string name, bool& target, std::string help) {
     flags_.push_back({std::move(name), std::move(help), "", true, [&target](const std::string&, const std::string&) { target = true; }});
   }
