@@ -145,7 +145,7 @@ double pretrain_base_model(Model& base, const data::labelled_images& train, cons
   return acc;
 }
 
-// One run of the example over the frozen base Model (models::lora_mlp or vit_model), with the parameter
+// One run of the example over the frozen base Model (models::lora_mlp, vit_model or vit_paper_model), with the parameter
 // autoencoder, denoiser and condition encoder on backend Dev. Built once; the experiments use it in turn.
 template <class Model, class Dev>
 class experiment_context {

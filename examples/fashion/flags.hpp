@@ -19,8 +19,8 @@ struct flags {
   std::filesystem::path out = "out/cond_pdiff";
   std::filesystem::path data = cpdiff::data::default_fashion_mnist_dir;
   std::string experiments = "tasks,styles,interp";
-  std::string base = "vit";   // the frozen base the LoRAs adapt: vit (Hugging Face ViT, LoRA on query / value) or
-                              // mlp (784-64-10, LoRA on fc1 / fc2)
+  std::string base = "vit";   // the frozen base the LoRAs adapt: vit (Hugging Face ViT, LoRA on query / value),
+                              // vit-paper (the same at width 192: n = 73,728) or mlp (784-64-10, LoRA on fc1 / fc2)
   std::string lora = "";      // rank,alpha: the paper's (1,8) (2,8) (4,16) (16,32); "" = 16,32 (vit), 4,16 (mlp)
   std::uint64_t seed = 0;
   std::size_t train_images = 12000, test_images = 2000;
@@ -60,9 +60,11 @@ inline std::optional<flags> parse_flags(int argc, char** argv) {
   p.add("--out", f.out, "output folder");
   p.add("--data", f.data, "Fashion-MNIST folder (apt-get install dataset-fashion-mnist)");
   p.add("--experiments", f.experiments, "comma-separated subset of tasks,styles,interp");
-  p.add_choice("--base", f.base, {"vit", "mlp"},
-               "the frozen base: vit (Hugging Face ViT, LoRA on query/value) or mlp (784-64-10, LoRA on fc1/fc2)");
-  p.add("--lora", f.lora, "LoRA rank,alpha (vit: any; mlp: 1,8 | 2,8 | 4,16 | 16,32); default 16,32 (vit), 4,16 (mlp)");
+  p.add_choice("--base", f.base, {"vit", "vit-paper", "mlp"},
+               "the frozen base: vit (Hugging Face ViT, width 64, LoRA on query/value), vit-paper (width 192: "
+               "n = 73,728 at 16,32) or mlp (784-64-10, LoRA on fc1/fc2)");
+  p.add("--lora", f.lora, "LoRA rank,alpha (vit, vit-paper: any; mlp: 1,8 | 2,8 | 4,16 | 16,32); default 16,32 (vit, "
+        "vit-paper), 4,16 (mlp)");
   p.add("--seed", f.seed, "seed of everything random");
   p.add("--train-images", f.train_images, "training images per task");
   p.add("--test-images", f.test_images, "test images per task");
@@ -95,7 +97,7 @@ inline std::optional<flags> parse_flags(int argc, char** argv) {
   p.add_switch("--quick", f.quick, "a few-minute run (smaller everything; for CI)");
   if (!p.parse(argc, argv)) return std::nullopt;  // --help
 
-  const bool vit = f.base == "vit";
+  const bool vit = f.base != "mlp";  // vit and vit-paper share their defaults
   if (f.lora.empty()) f.lora = vit ? "16,32" : "4,16";
   if (f.checkpoints == 0) f.checkpoints = vit ? 32 : 64;
   if (f.finetune_epochs == 0) f.finetune_epochs = vit ? 2 : 4;
@@ -115,7 +117,9 @@ inline std::optional<flags> parse_flags(int argc, char** argv) {
   }
   // the bottom U-Net needs them as the MLP does: at 2,500 steps its generated means fell up to 6.9 points short
   if (f.diffusion_steps == 0) f.diffusion_steps = 10000;
-  f.base_model = vit ? "cpdiff/fashion-mnist-vit-d64x6" : "cpdiff/fashion-mnist-mlp" + std::to_string(mlp_hidden);
+  f.base_model = f.base == "vit"         ? "cpdiff/fashion-mnist-vit-d64x6"
+                 : f.base == "vit-paper" ? "cpdiff/fashion-mnist-vit-d192x6"
+                                         : "cpdiff/fashion-mnist-mlp" + std::to_string(mlp_hidden);
   return f;
 }
 

@@ -28,8 +28,16 @@ struct vit_config {
                                classes = 10;
 };
 using vit_model = cpdiff::models::peft_classifier<cpdiff::models::vit<vit_config>>;
+// The paper-scale transformer base (--base vit-paper): ViT-Tiny's width and heads (192, 3 heads of 64) at 6 layers,
+// MLP 384 (the example's ratio of 2; 1.9 M parameters). LoRA at --lora 16,32 on query and value:
+// 12 projections x 16 x (192 + 192) = 73,728 parameters per adapter, SPEC.md's medium case.
+struct vit_paper_config {
+  static constexpr std::size_t channels = 1, image = 28, patch = 7, dim = 192, depth = 6, heads = 3, mlp_dim = 384,
+                               classes = 10;
+};
+using vit_paper_model = cpdiff::models::peft_classifier<cpdiff::models::vit<vit_paper_config>>;
 template <class Model>
-constexpr bool is_vit = std::is_same_v<Model, vit_model>;
+constexpr bool is_vit = std::is_same_v<Model, vit_model> || std::is_same_v<Model, vit_paper_model>;
 // The MLP base (--base mlp): 784 -> 64 -> 10, LoRA on fc1 and fc2 (n = 3,688 at rank 4).
 constexpr std::size_t mlp_hidden = 64;
 template <std::size_t Rank, class Alpha>
@@ -50,7 +58,8 @@ struct pdiff_ae_config {
 // scale and offset (in the interpolation theta(l) is one direction times a scalar, so a p-diff encoder sees only
 // the sign of (l - mean l) and its latents fall into two clusters).
 // The MLP base's (n = 3,688): the same sizes as `cpdiff fit` trains (pipeline::lora_generator), one definition.
-// The ViT base's (n = 24,576): the same channels at stride 4 (models::style_vit), a third of the multiply-adds.
+// The ViT bases' (n = 24,576 and 73,728): the same channels at stride 4 (models::style_vit), a third of the
+// multiply-adds.
 template <class Model>
 using style_ae_config =
     std::conditional_t<is_vit<Model>, cpdiff::models::style_vit, cpdiff::pipeline::generator_autoencoder>;

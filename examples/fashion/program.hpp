@@ -44,6 +44,7 @@ int run_on_base(const flags& f) {
     });
   };
   if (f.base == "vit") return vit.template operator()<vit_model>();
+  if (f.base == "vit-paper") return vit.template operator()<vit_paper_model>();
   auto mlp = [&]<class Model>() { return run_experiments<Model, Dev>(f, [&f] { return std::make_unique<Model>(f.seed); }); };
   if (f.lora == "1,8") return mlp.template operator()<mlp_r1>();
   if (f.lora == "2,8") return mlp.template operator()<mlp_r2>();
