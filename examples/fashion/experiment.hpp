@@ -145,8 +145,8 @@ double pretrain_base_model(Model& base, const data::labelled_images& train, cons
   return acc;
 }
 
-// One run of the example over the frozen base Model (models::lora_mlp, vit_model or vit_paper_model), with the parameter
-// autoencoder, denoiser and condition encoder on backend Dev. Built once; the experiments use it in turn.
+// One run of the example over the frozen base Model (models::lora_mlp, vit_model or vit_paper_model), with the
+// parameter autoencoder, denoiser and condition encoder on backend Dev. Built once; the experiments use it in turn.
 template <class Model, class Dev>
 class experiment_context {
  public:
@@ -154,7 +154,8 @@ class experiment_context {
   // The number of diffusion timesteps of every system (p-diff's T).
   static constexpr std::size_t timesteps = 1000;
 
-  // Loads the data and pre-trains the base (or loads it: vit); make() builds a model from the seed.
+  // Loads the data and pre-trains the base (a ViT's is loaded when <out>/base matches); make() builds a model
+  // from the seed.
   experiment_context(const flags& f, model_factory make);
 
   const flags& f;
@@ -171,7 +172,7 @@ class experiment_context {
   // condition's test split and base, trained accuracies. Under mpirun condition i is fine-tuned by rank i % K
   // and its checkpoints and accuracies are then shared with every rank.
   void collect(std::vector<condition>& cs, data::lora_collection& coll) const;
-  // Stages 2-3 of tasks and styles (--normalise): the z-scored vectors and the condition rows.
+  // The statistics tasks and styles z-score their checkpoints with (--normalise; stage 3).
   pipeline::normalisation normalisation() const {
     return f.normalise == "pooled" ? pipeline::normalisation::pooled : pipeline::normalisation::per_condition;
   }
