@@ -38,7 +38,10 @@ struct training_set {
 inline training_set make_training_set(const data::lora_collection& coll, normalisation how) {
   CPDIFF_CHECK(coll.total_checkpoints() > 0, config_error, "pipeline::make_training_set",
                "the collection holds no checkpoints (append each condition's before training)");
-  training_set s{.count = coll.total_checkpoints(), .n = coll.dim(), .d = coll.feature_dim()};
+  training_set s;
+  s.count = coll.total_checkpoints();
+  s.n = coll.dim();
+  s.d = coll.feature_dim();
   s.vectors.reserve(s.count * s.n);
   s.conditions.reserve(s.count * s.d);
   for (std::size_t c = 0; c < coll.condition_count(); ++c) {
