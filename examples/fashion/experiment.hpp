@@ -43,6 +43,11 @@ struct condition {
   data::labelled_images test;
   double base_acc = 0;
   std::vector<double> trained, generated;  // accuracies (percent)
+
+  // The index of the best trained checkpoint.
+  std::size_t best_checkpoint() const {
+    return std::size_t(std::max_element(trained.begin(), trained.end()) - trained.begin());
+  }
 };
 
 template <class Model>
@@ -324,8 +329,7 @@ void experiment_context<Model, Dev>::train_generate_report(Sys& sys, AE& ae, con
   round_trip << "Autoencoder alone (each condition's best trained checkpoint through D(E(.))):";
   std::cout << "  autoencoder alone, best checkpoint through D(E(.)):";
   for (const auto& c : cs) {
-    const std::size_t k = std::size_t(std::max_element(c.trained.begin(), c.trained.end()) - c.trained.begin());
-    const auto z = stats(c.name).normalise(coll.checkpoint(coll.find(c.name), k));
+    const auto z = stats(c.name).normalise(coll.checkpoint(coll.find(c.name), c.best_checkpoint()));
     eval->load_adapter(layout.unflatten(stats(c.name).denormalise(through_autoencoder(ae, z))));
     const double acc = accuracy_pct(*eval, c.test);
     std::cout << " " << acc;

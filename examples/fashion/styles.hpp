@@ -12,9 +12,7 @@ struct style_collection {
   data::lora_collection checkpoints;
   // The best trained checkpoint of condition c [n].
   std::vector<float> best(std::size_t c) const {
-    const auto& tr = conditions.at(c).trained;
-    const std::size_t k = std::size_t(std::max_element(tr.begin(), tr.end()) - tr.begin());
-    const auto v = checkpoints.checkpoint(c, k);
+    const auto v = checkpoints.checkpoint(c, conditions.at(c).best_checkpoint());
     return {v.begin(), v.end()};
   }
 };

@@ -82,7 +82,6 @@ struct fit_summary {
 template <class B = cpu, std::size_t Stride = 2>
 class lora_generator {
  public:
-  static constexpr std::size_t stride = Stride;
   using autoencoder_type = models::style_autoencoder<generator_autoencoder_at<Stride>, float, B>;
   using denoiser_type = models::mlp_denoiser<generator_denoiser, models::sinusoidal<>, float, B>;
   using encoder_type = generator_encoder<B>;
